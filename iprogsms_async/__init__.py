@@ -1,0 +1,60 @@
+"""An asyncio-native (and trio) client for the iProgSMS Philippine SMS gateway."""
+
+from ._client import IProgSMS
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClientStateError,
+    ConfigurationError,
+    InvalidPhoneNumber,
+    IProgSMSError,
+    NotFoundError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    ValidationError,
+)
+from ._models import (
+    Credits,
+    MessageStatus,
+    NetworkInfo,
+    Reminder,
+    SentMessage,
+    SentOtp,
+)
+from ._phone import normalize_phone_number
+from ._schedule import MANILA
+from ._segments import SegmentCount, count_segments
+from ._version import __version__
+
+__all__ = [
+    "MANILA",
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientStateError",
+    "ConfigurationError",
+    "Credits",
+    "IProgSMS",
+    "IProgSMSError",
+    "InvalidPhoneNumber",
+    "MessageStatus",
+    "NetworkInfo",
+    "NotFoundError",
+    "RateLimitError",
+    "Reminder",
+    "ResponseFormatError",
+    "SegmentCount",
+    "SentMessage",
+    "SentOtp",
+    "ServerError",
+    "ValidationError",
+    "__version__",
+    "count_segments",
+    "normalize_phone_number",
+]

@@ -1,0 +1,321 @@
+"""`IProgSMS`: settings, lifecycle, ``with_options`` and the API's namespaces."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import TYPE_CHECKING
+
+import attrs
+import httpx
+
+from ._errors import ClientStateError, ConfigurationError
+from ._redact import Secret, install_log_filter
+from ._request import Requester, SharedState
+from ._retry import RetryPolicy
+from ._version import __version__
+from .resources import OTP, SMS, Account, PhoneNumbers, Reminders
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LIMITS",
+    "DEFAULT_TIMEOUT",
+    "ENV_BASE_URL",
+    "ENV_TOKEN",
+    "IProgSMS",
+]
+
+DEFAULT_BASE_URL = "https://www.iprogsms.com/api/v1"
+ENV_TOKEN = "IPROGSMS_API_TOKEN"  # noqa: S105 -- a variable name, not a secret
+ENV_BASE_URL = "IPROGSMS_BASE_URL"
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+"""30 s to read an answer, 10 s to connect."""
+
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=20, max_keepalive_connections=20, keepalive_expiry=30.0
+)
+"""Keep-alive equals the maximum, so busy clients never reconnect per request.
+
+httpcore's pool spends CPU per connection on every pass, so more connections
+measured slower on loopback; 20 still leaves room for real-network latency.
+"""
+
+
+class _NotGiven:
+    """Marks an option of `IProgSMS.with_options` left as it is."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN = _NotGiven()
+
+
+@attrs.frozen
+class _Settings:
+    token: Secret
+    base_url: str
+    timeout: httpx.Timeout
+    retry: RetryPolicy
+
+
+class IProgSMS:
+    """An asynchronous client for the iProgSMS gateway.
+
+    Use it as an async context manager, or call `aclose` when done::
+
+        async with IProgSMS() as client:  # token from IPROGSMS_API_TOKEN
+            sent = await client.sms.send("0917 125 1234", "Your bill is due")
+
+    Args:
+        api_token: The API token; defaults to ``IPROGSMS_API_TOKEN``.
+        base_url: The API root; defaults to ``IPROGSMS_BASE_URL`` or
+            ``https://www.iprogsms.com/api/v1``. Plain ``http://`` is refused
+            except for loopback hosts (a local fake gateway).
+        timeout: Seconds, or an `httpx.Timeout`, for each attempt.
+        max_retries: Retries after a failed attempt where retrying is safe;
+            0 disables them. Sends are never retried once they may have
+            reached the gateway.
+        http_client: An `httpx.AsyncClient` of your own. It is used as it is
+            and never closed by this client.
+        transport: An httpx transport for the client created here (for
+            example ``FakeGateway``'s, or a mock); not with ``http_client``.
+        limits: Connection pool limits for the client created here.
+
+    One client (and its `with_options` copies) shares one connection pool:
+    create it once, in the event loop that uses it.
+    """
+
+    sms: SMS
+    """Send texts and read their status."""
+    account: Account
+    """The account's credits."""
+    reminders: Reminders
+    """Messages scheduled for later."""
+    phone_numbers: PhoneNumbers
+    """Network detection."""
+    otp: OTP
+    """One-time passwords."""
+
+    def __init__(
+        self,
+        api_token: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limits: httpx.Limits | None = None,
+    ) -> None:
+        settings = _Settings(
+            token=_check_token(
+                api_token if api_token is not None else os.environ.get(ENV_TOKEN)
+            ),
+            base_url=_check_base_url(
+                base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+            ),
+            timeout=_check_timeout(timeout),
+            retry=RetryPolicy(max_retries=_check_max_retries(max_retries)),
+        )
+        headers = {
+            "User-Agent": f"iprogsms-async/{__version__}",
+            "Accept": "application/json",
+        }
+        if http_client is not None:
+            if transport is not None or limits is not None:
+                raise ConfigurationError(
+                    "pass either http_client or transport/limits, not both: "
+                    "configure your own httpx.AsyncClient instead"
+                )
+            if not isinstance(http_client, httpx.AsyncClient):
+                raise ConfigurationError(
+                    "http_client must be an httpx.AsyncClient, not a "
+                    f"{type(http_client).__name__}"
+                )
+            shared = SharedState(
+                http=http_client, owns_http=False, foreign_headers=headers
+            )
+        else:
+            http = httpx.AsyncClient(
+                headers=headers,
+                timeout=settings.timeout,
+                limits=limits or DEFAULT_LIMITS,
+                transport=transport,
+                follow_redirects=False,
+            )
+            shared = SharedState(http=http, owns_http=True, foreign_headers=None)
+        install_log_filter()
+        self._setup(settings, shared, owner=True)
+
+    def _setup(self, settings: _Settings, shared: SharedState, *, owner: bool) -> None:
+        self._settings = settings
+        self._shared = shared
+        self._owner = owner
+        requester = Requester(
+            shared=shared,
+            token=settings.token,
+            base_url=settings.base_url,
+            timeout=settings.timeout,
+            retry=settings.retry,
+        )
+        self._requester = requester
+        self.sms = SMS(requester)
+        self.account = Account(requester)
+        self.reminders = Reminders(requester)
+        self.phone_numbers = PhoneNumbers(requester)
+        self.otp = OTP(requester)
+
+    def with_options(
+        self,
+        *,
+        api_token: str | _NotGiven = NOT_GIVEN,
+        base_url: str | _NotGiven = NOT_GIVEN,
+        timeout: float | httpx.Timeout | _NotGiven = NOT_GIVEN,
+        max_retries: int | _NotGiven = NOT_GIVEN,
+    ) -> IProgSMS:
+        """Return a copy with some settings changed, sharing this connection pool.
+
+        The copy does not own the pool: closing it is a no-op, and it stops
+        working when the original is closed.
+        """
+        current = self._settings
+        retries = current.retry.max_retries
+        if not isinstance(max_retries, _NotGiven):
+            retries = _check_max_retries(max_retries)
+        settings = _Settings(
+            token=current.token
+            if isinstance(api_token, _NotGiven)
+            else _check_token(api_token),
+            base_url=current.base_url
+            if isinstance(base_url, _NotGiven)
+            else _check_base_url(base_url),
+            timeout=current.timeout
+            if isinstance(timeout, _NotGiven)
+            else _check_timeout(timeout),
+            retry=attrs.evolve(current.retry, max_retries=retries),
+        )
+        copy = object.__new__(IProgSMS)
+        copy._setup(settings, self._shared, owner=False)
+        return copy
+
+    @property
+    def base_url(self) -> str:
+        """The API root requests go to."""
+        return self._settings.base_url
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        """The timeout of each attempt."""
+        return self._settings.timeout
+
+    @property
+    def max_retries(self) -> int:
+        """Retries after a failed attempt, where retrying is safe."""
+        return self._settings.retry.max_retries
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the client (or the one it was copied from) has been closed."""
+        return self._shared.closed
+
+    async def aclose(self) -> None:
+        """Close the connection pool if this client created it.
+
+        A pool passed in as ``http_client`` is left open. On a copy made by
+        `with_options` this does nothing: close the original.
+        """
+        if not self._owner or self._shared.closed:
+            return
+        self._shared.closed = True
+        if self._shared.owns_http:
+            await self._shared.http.aclose()
+
+    async def __aenter__(self) -> IProgSMS:
+        if self._shared.closed:
+            raise ClientStateError("this IProgSMS client is closed")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = " closed" if self._shared.closed else ""
+        return f"<IProgSMS base_url={self._settings.base_url!r}{state}>"
+
+
+def _check_token(token: object) -> Secret:
+    if token is None:
+        raise ConfigurationError(
+            f"no API token: pass api_token=... or set the {ENV_TOKEN} "
+            "environment variable"
+        )
+    if not isinstance(token, str) or not token.strip():
+        raise ConfigurationError("api_token must be a non-empty string")
+    token = token.strip()
+    if any(char.isspace() or not char.isprintable() for char in token):
+        raise ConfigurationError(
+            "api_token must not contain spaces or control characters"
+        )
+    return Secret(token)
+
+
+def _check_base_url(url: str) -> str:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ConfigurationError(f"base_url {url!r} is not a URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(
+            f"base_url {url!r} must be an https:// URL with a host, "
+            "like 'https://www.iprogsms.com/api/v1'"
+        )
+    if parsed.scheme == "http" and not _is_loopback(parsed.host):
+        raise ConfigurationError(
+            f"base_url {url!r} uses plain http: the API token would travel "
+            "unencrypted. Use https, or a loopback host for a local fake gateway."
+        )
+    if parsed.query or parsed.fragment or parsed.userinfo:
+        raise ConfigurationError(
+            f"base_url {url!r} must not carry a query, a fragment or credentials"
+        )
+    return str(parsed).rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_timeout(timeout: object) -> httpx.Timeout:
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if (
+        isinstance(timeout, int | float)
+        and not isinstance(timeout, bool)
+        and timeout > 0
+    ):
+        return httpx.Timeout(float(timeout))
+    raise ConfigurationError(
+        "timeout must be a positive number of seconds or an httpx.Timeout, "
+        f"not {timeout!r}"
+    )
+
+
+def _check_max_retries(value: object) -> int:
+    if type(value) is not int or value < 0:
+        raise ConfigurationError(f"max_retries must be an integer >= 0, not {value!r}")
+    return value

@@ -1,0 +1,189 @@
+"""Every error the package raises.
+
+::
+
+    IProgSMSError                  the base of everything below; .maybe_sent
+    ├── ConfigurationError         (also ValueError) bad token, base URL or option
+    ├── ValidationError            (also ValueError) input refused before any request
+    │   └── InvalidPhoneNumber     not a Philippine mobile number
+    ├── ClientStateError           (also RuntimeError) closed, or on another event loop
+    ├── APIConnectionError         the transport failed: refused, dropped, reset
+    │   └── APITimeoutError        connect, write, read or pool timeout
+    └── APIError                   the gateway answered, and not with success
+        ├── BadRequestError        400, 422
+        ├── AuthenticationError    401, 403
+        ├── NotFoundError          404
+        ├── RateLimitError         429; .retry_after
+        ├── ServerError            5xx
+        └── ResponseFormatError    a body that is not what the operation returns
+
+``maybe_sent`` is the one attribute to read after a send fails. It is True when
+the request may have reached the gateway, so the text may have gone out even
+though the call failed: such a send must not be repeated blindly. It is False
+when the text certainly was not sent (refused input, connection refused, a 4xx
+answer), and always False for calls that do not text anyone.
+
+No message, ``repr`` or attribute here holds the API token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientStateError",
+    "ConfigurationError",
+    "IProgSMSError",
+    "InvalidPhoneNumber",
+    "NotFoundError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "ServerError",
+    "ValidationError",
+]
+
+
+class IProgSMSError(Exception):
+    """Base class of every error raised by ``iprogsms_async``."""
+
+    maybe_sent: bool
+    """True when a failed send may still have texted the recipient."""
+
+    def __init__(self, message: str, *, maybe_sent: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.maybe_sent = maybe_sent
+
+
+class ConfigurationError(IProgSMSError, ValueError):
+    """The client was built with a missing or unusable setting."""
+
+
+class ValidationError(IProgSMSError, ValueError):
+    """An argument was refused before any request was made.
+
+    ``field`` names the argument; the message says what is accepted.
+    """
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidPhoneNumber(ValidationError):
+    """A value is not a Philippine mobile number in any accepted notation."""
+
+    def __init__(
+        self, message: str, *, value: object, field: str = "phone_number"
+    ) -> None:
+        super().__init__(message, field=field)
+        self.value = value
+
+
+class ClientStateError(IProgSMSError, RuntimeError):
+    """The client cannot be used now: it is closed, or bound to another loop."""
+
+
+class APIConnectionError(IProgSMSError):
+    """The request failed in the transport: no usable answer came back.
+
+    ``method`` and ``url`` describe the request with the token removed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        url: str,
+        maybe_sent: bool,
+    ) -> None:
+        super().__init__(message, maybe_sent=maybe_sent)
+        self.method = method
+        self.url = url
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out (connecting, writing, reading or waiting for a slot)."""
+
+
+class APIError(IProgSMSError):
+    """The gateway answered, and the answer is an error.
+
+    ``status_code`` is the HTTP status, ``message`` the gateway's own words when
+    it gave any, and ``body`` the decoded JSON body (or the text when the body
+    was not JSON).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: Any,
+        method: str,
+        url: str,
+        maybe_sent: bool = False,
+    ) -> None:
+        super().__init__(message, maybe_sent=maybe_sent)
+        self.status_code = status_code
+        self.body = body
+        self.method = method
+        self.url = url
+
+
+class BadRequestError(APIError):
+    """The gateway refused the request's content (400 or 422)."""
+
+
+class AuthenticationError(APIError):
+    """The API token was missing, wrong, or not allowed to do this (401, 403)."""
+
+
+class NotFoundError(APIError):
+    """The message, reminder or path does not exist (404)."""
+
+
+class RateLimitError(APIError):
+    """The gateway asked the client to slow down (429).
+
+    ``retry_after`` is the wait it asked for, in seconds, when it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: Any,
+        method: str,
+        url: str,
+        retry_after: float | None,
+        maybe_sent: bool = False,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            body=body,
+            method=method,
+            url=url,
+            maybe_sent=maybe_sent,
+        )
+        self.retry_after = retry_after
+
+
+class ServerError(APIError):
+    """The gateway failed (5xx). After a send, the text may have gone out."""
+
+
+class ResponseFormatError(APIError):
+    """The gateway's answer is not what the operation returns.
+
+    An HTML page where JSON was expected, or JSON without the expected field.
+    After a send, the gateway may have accepted the text: see ``maybe_sent``.
+    """

@@ -1,0 +1,288 @@
+"""The one place that sends an HTTP request to the gateway.
+
+Each call is attempted, its outcome classified, and retried or not here and
+nowhere else. The rule that makes retries safe: a call that texts someone is
+repeated only when it certainly did not reach the gateway (connection refused,
+connect or pool timeout) or the gateway refused it with 429. Anything that may
+have reached the gateway raises with ``maybe_sent=True`` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import attrs
+import httpx
+
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ClientStateError,
+    IProgSMSError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+)
+from ._loop import LoopBinding
+from ._pause import ServerPause
+from ._redact import Secret, redact
+from ._response import JSONObject, RequestContext, success_body
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from ._retry import RetryPolicy
+
+__all__ = ["Call", "Requester", "SharedState"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("iprogsms_async")
+
+MAX_BODY_BYTES = 1 << 20
+"""Answers larger than this are refused: no documented answer comes close."""
+
+# Failures that leave the request unsent: safe to retry whatever the call.
+_NOT_REACHED = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+)
+# Failures of our own making, also unsent, but retrying cannot help.
+_NEVER_SENT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+_RETRYABLE_READ_STATUS = 408
+
+
+@attrs.frozen
+class Call:
+    """One API call, without the token: what to send and how safe it is to repeat.
+
+    ``sends_sms`` marks a call that makes the gateway text someone; such a call
+    is never repeated once it may have reached the gateway, and its errors say
+    so in ``maybe_sent``. ``idempotent=False`` marks a call that must not be
+    repeated either but texts nobody (verifying an OTP consumes it).
+    """
+
+    method: str
+    path: str
+    params: Mapping[str, str] | None = None
+    json: Mapping[str, Any] | None = None
+    sends_sms: bool = False
+    idempotent: bool = True
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether a retry is safe after the gateway may have acted on the call."""
+        return self.idempotent and not self.sends_sms
+
+
+@attrs.define(eq=False)
+class SharedState:
+    """What a client shares with its ``with_options`` copies."""
+
+    http: httpx.AsyncClient
+    owns_http: bool
+    foreign_headers: Mapping[str, str] | None
+    """Headers to add per request when the httpx client is the user's own."""
+    pause: ServerPause = attrs.field(factory=ServerPause)
+    loop: LoopBinding = attrs.field(factory=LoopBinding)
+    closed: bool = False
+
+
+class Requester:
+    """Sends `Call` objects for one client's settings over a shared pool."""
+
+    __slots__ = ("_base_url", "_retry", "_shared", "_timeout", "_token")
+
+    def __init__(
+        self,
+        *,
+        shared: SharedState,
+        token: Secret,
+        base_url: str,
+        timeout: httpx.Timeout,
+        retry: RetryPolicy,
+    ) -> None:
+        self._shared = shared
+        self._token = token
+        self._base_url = base_url
+        self._timeout = timeout
+        self._retry = retry
+
+    async def request(self, call: Call, parse: Callable[[JSONObject], T]) -> T:
+        """Send ``call`` (retrying where safe) and return ``parse`` of its body.
+
+        ``parse`` raises `ValueError` when the body lacks what the operation
+        returns; that becomes a `ResponseFormatError`.
+        """
+        shared = self._shared
+        if shared.closed:
+            raise ClientStateError("this IProgSMS client is closed")
+        shared.loop.check()
+        context = RequestContext(
+            call.method,
+            self._base_url + call.path,
+            sends_sms=call.sends_sms,
+            secret=self._token,
+        )
+        retries = 0
+        while True:
+            await shared.pause.wait()
+            try:
+                return await self._attempt(call, parse, context)
+            except (APIConnectionError, APIError) as error:
+                delay = self._retry_delay(call, error, retries)
+                if delay is None:
+                    raise
+                retries += 1
+                logger.info(
+                    "Retrying %s %s in %.2f s (retry %d of %d) after: %s",
+                    call.method,
+                    call.path,
+                    delay,
+                    retries,
+                    self._retry.max_retries,
+                    error,
+                )
+                await anyio.sleep(delay)
+
+    def _retry_delay(
+        self, call: Call, error: IProgSMSError, retries: int
+    ) -> float | None:
+        """The wait before retrying after ``error``, or None when not to retry."""
+        if isinstance(error, RateLimitError):
+            delay = self._retry.delay(retries, error.retry_after)
+            wait = error.retry_after if error.retry_after is not None else delay
+            if wait is not None:
+                self._shared.pause.pause(min(wait, self._retry.max_retry_after))
+            return delay
+        if isinstance(error, APIConnectionError):
+            cause = error.__cause__
+            retryable = not isinstance(cause, _NEVER_SENT) and (
+                call.repeatable or isinstance(cause, _NOT_REACHED)
+            )
+        elif isinstance(error, ServerError):
+            retryable = call.repeatable
+        elif isinstance(error, APIError) and not isinstance(error, ResponseFormatError):
+            retryable = call.repeatable and error.status_code == _RETRYABLE_READ_STATUS
+        else:
+            retryable = False
+        return self._retry.delay(retries) if retryable else None
+
+    async def _attempt(
+        self, call: Call, parse: Callable[[JSONObject], T], context: RequestContext
+    ) -> T:
+        http = self._shared.http
+        request = self._build(http, call)
+        debug = logger.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if debug else 0.0
+        try:
+            response = await http.send(request, stream=True)
+            try:
+                content = await _read_capped(response, context)
+            finally:
+                await response.aclose()
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, context) from exc
+        if debug:
+            logger.debug(
+                "%s %s -> %d (%.1f ms, %d bytes)",
+                call.method,
+                call.path,
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+                len(content),
+            )
+        body = success_body(response.status_code, response.headers, content, context)
+        try:
+            return parse(body)
+        except ValueError as exc:
+            raise ResponseFormatError(
+                redact(
+                    f"HTTP {response.status_code} without what {call.method} "
+                    f"{call.path} returns: {exc}",
+                    self._token,
+                ),
+                status_code=response.status_code,
+                body=body,
+                method=context.method,
+                url=context.url,
+                maybe_sent=call.sends_sms,
+            ) from None
+
+    def _build(self, http: httpx.AsyncClient, call: Call) -> httpx.Request:
+        token = self._token.get()
+        params: Mapping[str, str] | None = call.params
+        json: Mapping[str, Any] | None = call.json
+        # The token rides in the JSON body where there is one; GET and DELETE
+        # have none, and the gateway reads it from the query string there.
+        if call.method in ("POST", "PATCH", "PUT"):
+            json = {"api_token": token, **(json or {})}
+        else:
+            params = {**(params or {}), "api_token": token}
+        return http.build_request(
+            call.method,
+            self._base_url + call.path,
+            params=params,
+            json=json,
+            headers=self._shared.foreign_headers,
+            timeout=self._timeout,
+        )
+
+    def _transport_error(
+        self, exc: httpx.TransportError, context: RequestContext
+    ) -> APIConnectionError:
+        reached = not isinstance(exc, _NOT_REACHED + _NEVER_SENT)
+        cls = (
+            APITimeoutError
+            if isinstance(exc, httpx.TimeoutException)
+            else APIConnectionError
+        )
+        what = type(exc).__name__
+        detail = str(exc) or "no detail"
+        if reached and context.sends_sms:
+            consequence = "the gateway may have accepted the text"
+        elif context.sends_sms:
+            consequence = "the text was not sent"
+        else:
+            consequence = ""
+        message = f"{context.method} {context.url} failed: {what}: {detail}"
+        if consequence:
+            message += f" ({consequence})"
+        return cls(
+            redact(message, self._token),
+            method=context.method,
+            url=context.url,
+            maybe_sent=reached and context.sends_sms,
+        )
+
+
+async def _read_capped(response: httpx.Response, context: RequestContext) -> bytes:
+    """Read the body, refusing one larger than `MAX_BODY_BYTES`."""
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        _too_large(response, context)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            _too_large(response, context)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(response: httpx.Response, context: RequestContext) -> None:
+    raise ResponseFormatError(
+        f"HTTP {response.status_code} with a body over {MAX_BODY_BYTES} bytes",
+        status_code=response.status_code,
+        body=None,
+        method=context.method,
+        url=context.url,
+        maybe_sent=context.sends_sms,
+    )

@@ -1,0 +1,199 @@
+"""Reading the gateway's answer: a success body, or the APIError it amounts to.
+
+The gateway is loosely specified, so success is narrow: HTTP 2xx whose JSON
+object does not say otherwise in its own ``status`` (``"error"``, or a number
+of 400 or more). Everything else becomes an `APIError` subclass that keeps the
+status code, the gateway's message and the decoded body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ._errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+)
+from ._redact import Secret, redact
+from ._retry import parse_retry_after
+
+__all__ = ["JSONObject", "RequestContext", "api_error", "decode_body", "success_body"]
+
+JSONObject = Mapping[str, Any]
+
+_NOT_JSON = object()
+_MESSAGE_KEYS = ("message", "error", "errors", "detail")
+_ERROR_WORDS = frozenset({"error", "fail", "failed", "failure"})
+_MAX_MESSAGE = 500
+_MAX_TEXT_BODY = 2000
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+class RequestContext:
+    """What an error needs to know about the request it came from."""
+
+    __slots__ = ("method", "secret", "sends_sms", "url")
+
+    def __init__(
+        self, method: str, url: str, *, sends_sms: bool, secret: Secret
+    ) -> None:
+        self.method = method
+        self.url = url  # already free of the token
+        self.sends_sms = sends_sms
+        self.secret = secret
+
+
+def decode_body(content: bytes) -> Any:
+    """Decode a JSON body; return the `_NOT_JSON` marker when it is not JSON."""
+    if not content:
+        return _NOT_JSON
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def success_body(
+    status_code: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    context: RequestContext,
+) -> JSONObject:
+    """Return the decoded body of a successful answer, or raise its `APIError`."""
+    body = decode_body(content)
+    if not 200 <= status_code < 300:
+        raise api_error(status_code, headers, content, body, context)
+    if not isinstance(body, dict):
+        what = "a non-JSON body" if body is _NOT_JSON else "JSON that is not an object"
+        raise ResponseFormatError(
+            _message(context, f"HTTP {status_code} with {what}", _text_hint(content)),
+            status_code=status_code,
+            body=_kept_body(body, content),
+            method=context.method,
+            url=context.url,
+            maybe_sent=context.sends_sms,
+        )
+    declared = _declared_error_status(body.get("status"))
+    if declared is not None:
+        raise api_error(status_code, headers, content, body, context, declared)
+    return body
+
+
+def api_error(
+    status_code: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    body: Any,
+    context: RequestContext,
+    declared: int | None = None,
+) -> APIError:
+    """Build the `APIError` subclass for an error answer.
+
+    The class follows the HTTP status, or the status the body declares when the
+    HTTP status claims success. ``maybe_sent`` is True only for a send that the
+    gateway failed on (5xx): a 4xx or a declared error means it refused.
+    """
+    effective = declared if declared is not None else status_code
+    detail = _gateway_message(body) if isinstance(body, dict) else _text_hint(content)
+    if declared is not None and declared != status_code:
+        prefix = f"HTTP {status_code}, body status {body.get('status')!r}"
+    else:
+        prefix = f"HTTP {status_code}"
+    message = _message(context, prefix, detail)
+    kept = _kept_body(body, content)
+    common: dict[str, Any] = {
+        "status_code": status_code,
+        "body": kept,
+        "method": context.method,
+        "url": context.url,
+    }
+    server_failed = effective >= 500
+    maybe_sent = context.sends_sms and server_failed
+    if effective == 429:
+        retry_after = parse_retry_after(headers.get("retry-after"))
+        return RateLimitError(message, retry_after=retry_after, **common)
+    cls: type[APIError]
+    if server_failed:
+        cls = ServerError
+    elif effective in (400, 422):
+        cls = BadRequestError
+    elif effective in (401, 403):
+        cls = AuthenticationError
+    elif effective == 404:
+        cls = NotFoundError
+    else:
+        cls = APIError
+    return cls(message, maybe_sent=maybe_sent, **common)
+
+
+def _declared_error_status(status: object) -> int | None:
+    """The error a body's own ``status`` declares: a code, 0 for a word, or None."""
+    if isinstance(status, bool):
+        return None
+    if isinstance(status, int):
+        return status if status >= 400 else None
+    if isinstance(status, str):
+        word = status.strip().lower()
+        if word in _ERROR_WORDS:
+            return 0
+        if word.isdigit() and int(word) >= 400:
+            return int(word)
+    return None
+
+
+def _gateway_message(body: Mapping[str, Any]) -> str | None:
+    for key in _MESSAGE_KEYS:
+        if key in body:
+            text = _flatten(body[key])
+            if text:
+                return text
+    return None
+
+
+def _flatten(value: object) -> str:
+    """Turn a string, a list or a field-to-messages mapping into one line."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, list | tuple):
+        return "; ".join(filter(None, (_flatten(item) for item in value)))
+    if isinstance(value, Mapping):
+        parts = (f"{key}: {_flatten(item)}" for key, item in value.items())
+        return "; ".join(parts)
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _text_hint(content: bytes) -> str | None:
+    """A short description of a non-JSON body: an HTML title, or its start."""
+    if not content:
+        return "empty body"
+    head = content[:4096]
+    title = _TITLE.search(head)
+    if title:
+        text = title.group(1).decode("utf-8", "replace")
+        return f"HTML page {' '.join(text.split())!r}"
+    if head.lstrip()[:1] == b"<":
+        return "HTML page"
+    return repr(head[:80].decode("utf-8", "replace"))
+
+
+def _message(context: RequestContext, prefix: str, detail: str | None) -> str:
+    text = f"{prefix}: {detail}" if detail else prefix
+    if len(text) > _MAX_MESSAGE:
+        text = text[:_MAX_MESSAGE] + "..."
+    return redact(text, context.secret)
+
+
+def _kept_body(body: Any, content: bytes) -> Any:
+    if body is _NOT_JSON:
+        return content[:_MAX_TEXT_BODY].decode("utf-8", "replace")
+    return body

@@ -1,0 +1,66 @@
+"""Checks of call arguments (besides numbers and times), made before any request."""
+
+from __future__ import annotations
+
+from ._errors import ValidationError
+
+__all__ = [
+    "SMS_PROVIDERS",
+    "check_identifier",
+    "check_message",
+    "check_positive_int",
+    "check_sms_provider",
+]
+
+SMS_PROVIDERS = (0, 1, 2)
+"""The values the gateway accepts for ``sms_provider``."""
+
+
+def check_message(message: object, *, field: str = "message") -> str:
+    """Return ``message`` if it is a string with something besides whitespace."""
+    if not isinstance(message, str):
+        raise ValidationError(
+            f"{field} must be a string, not a {type(message).__name__}", field=field
+        )
+    if not message.strip():
+        raise ValidationError(
+            f"{field} is empty; a text needs at least one visible character",
+            field=field,
+        )
+    return message
+
+
+def check_sms_provider(value: object, *, field: str = "sms_provider") -> int:
+    """Return ``value`` if it is one of the gateway's providers (0, 1 or 2)."""
+    if type(value) is not int or value not in SMS_PROVIDERS:
+        raise ValidationError(
+            f"{field} must be one of 0, 1 or 2, not {value!r}", field=field
+        )
+    return value
+
+
+def check_positive_int(value: object, *, field: str) -> int:
+    """Return ``value`` if it is an int of at least 1 (a bool is not an int here)."""
+    if type(value) is not int or value < 1:
+        raise ValidationError(
+            f"{field} must be a positive integer, not {value!r}", field=field
+        )
+    return value
+
+
+def check_identifier(value: object, *, field: str) -> str:
+    """Return ``value`` stripped if it is a non-empty string without separators."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if (
+            stripped
+            and len(stripped) <= 200
+            and not any(char.isspace() or char in "/?#&," for char in stripped)
+        ):
+            return stripped
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:60] + "..."
+    raise ValidationError(
+        f"{field} must be a non-empty string without spaces, '/', '?', '#', '&' "
+        f"or ',', not {shown}",
+        field=field,
+    )

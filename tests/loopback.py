@@ -1,0 +1,101 @@
+"""A tiny HTTP/1.1 keep-alive server on 127.0.0.1, in a thread, for transport tests.
+
+It runs outside the event loop, so the same tests work under asyncio and trio.
+Each path maps to a behaviour: answer JSON, answer late, or drop the connection.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+Behaviour = Callable[["_Handler"], None]
+
+
+def answer(body: object, status: int = 200, delay: float = 0.0) -> Behaviour:
+    def behave(handler: _Handler) -> None:
+        if delay:
+            time.sleep(delay)
+        data = json.dumps(body).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    return behave
+
+
+def drop() -> Behaviour:
+    """Read the request, then close the connection without answering."""
+
+    def behave(handler: _Handler) -> None:
+        handler.close_connection = True
+        handler.connection.shutdown(socket.SHUT_RDWR)
+
+    return behave
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        path = urlsplit(self.path).path
+        with self.server.lock:
+            self.server.hits[path] += 1
+            self.server.peers.add(self.client_address)
+        self.server.routes.get(path, answer({"message": "no route"}, 404))(self)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = _handle
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    routes: dict[str, Behaviour]
+    hits: Counter[str]
+    peers: set[tuple[str, int]]
+    lock: threading.Lock
+
+
+@contextmanager
+def serve(routes: dict[str, Behaviour]) -> Iterator[_Server]:
+    """Serve ``routes`` (paths under /api/v1) on a free loopback port."""
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.routes = {"/api/v1" + path: behave for path, behave in routes.items()}
+    server.hits = Counter()
+    server.peers = set()
+    server.lock = threading.Lock()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def base_url(server: _Server) -> str:
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}/api/v1"
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

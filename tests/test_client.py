@@ -1,0 +1,188 @@
+"""Construction, settings, with_options, lifecycle and event-loop binding."""
+
+import asyncio
+
+import httpx
+import pytest
+import respx
+import trio
+
+from iprogsms_async import ClientStateError, ConfigurationError, IProgSMS
+from iprogsms_async._client import DEFAULT_LIMITS
+
+from .support import BASE, TOKEN
+
+OK_CREDITS = {"status": "success", "data": {"load_balance": 3}}
+
+
+def test_the_token_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("IPROGSMS_API_TOKEN", " env-token \n")
+    client = IProgSMS()
+    assert client._settings.token.get() == "env-token"
+
+
+def test_an_explicit_token_wins_over_the_environment(monkeypatch):
+    monkeypatch.setenv("IPROGSMS_API_TOKEN", "env-token")
+    assert IProgSMS("explicit")._settings.token.get() == "explicit"
+
+
+def test_no_token_at_all_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("IPROGSMS_API_TOKEN", raising=False)
+    with pytest.raises(ConfigurationError, match="IPROGSMS_API_TOKEN"):
+        IProgSMS()
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "with space", "tab\there", 123])
+def test_unusable_tokens_are_refused(bad):
+    with pytest.raises(ConfigurationError):
+        IProgSMS(bad)
+
+
+def test_base_url_defaults_and_environment(monkeypatch):
+    monkeypatch.delenv("IPROGSMS_BASE_URL", raising=False)
+    assert IProgSMS(TOKEN).base_url == "https://www.iprogsms.com/api/v1"
+    monkeypatch.setenv("IPROGSMS_BASE_URL", "https://sms.iprogtech.com/api/v1/")
+    assert IProgSMS(TOKEN).base_url == "https://sms.iprogtech.com/api/v1"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/api/v1",
+        "http://localhost:8080/api/v1",
+        "http://[::1]:8080/api/v1",
+        "http://127.1.2.3/api/v1",
+        "https://example.com/api/v1",
+    ],
+)
+def test_https_or_loopback_http_is_accepted(url):
+    assert IProgSMS(TOKEN, base_url=url).base_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://www.iprogsms.com/api/v1", "plain http"),
+        ("http://10.0.0.5/api/v1", "plain http"),
+        ("ftp://www.iprogsms.com/api/v1", "https://"),
+        ("www.iprogsms.com/api/v1", "https://"),
+        ("https://www.iprogsms.com/api/v1?api_token=x", "query"),
+        ("https://user:pw@www.iprogsms.com/api/v1", "credentials"),
+    ],
+)
+def test_other_base_urls_are_refused(url, why):
+    with pytest.raises(ConfigurationError, match=why):
+        IProgSMS(TOKEN, base_url=url)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "5", True])
+def test_bad_timeouts_are_refused(timeout):
+    with pytest.raises(ConfigurationError):
+        IProgSMS(TOKEN, timeout=timeout)
+
+
+def test_the_token_is_in_no_repr():
+    client = IProgSMS(TOKEN)
+    for text in (repr(client), str(client), repr(client._settings), repr(client.sms)):
+        assert TOKEN not in text
+    assert repr(client) == "<IProgSMS base_url='https://www.iprogsms.com/api/v1'>"
+
+
+def test_no_finalizer_schedules_work():
+    assert not hasattr(IProgSMS, "__del__")
+
+
+def test_the_pool_keeps_alive_as_many_connections_as_it_opens():
+    assert DEFAULT_LIMITS.max_connections == DEFAULT_LIMITS.max_keepalive_connections
+
+
+def test_http_client_and_transport_are_exclusive():
+    with pytest.raises(ConfigurationError, match="either http_client"):
+        IProgSMS(TOKEN, http_client=httpx.AsyncClient(), limits=httpx.Limits())
+    with pytest.raises(ConfigurationError, match=r"httpx\.AsyncClient"):
+        IProgSMS(TOKEN, http_client=object())
+
+
+@pytest.mark.anyio
+async def test_a_user_supplied_http_client_is_used_and_never_closed():
+    seen = []
+
+    def handler(request):
+        seen.append(request)
+        return httpx.Response(200, json=OK_CREDITS)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as mine:
+        async with IProgSMS(TOKEN, http_client=mine) as client:
+            await client.account.credits()
+        assert not mine.is_closed
+        assert client.is_closed
+        assert seen[0].headers["user-agent"].startswith("iprogsms-async/")
+        assert seen[0].url.path == "/api/v1/account/sms_credits"
+
+
+@pytest.mark.anyio
+async def test_a_transport_can_be_injected():
+    transport = httpx.MockTransport(lambda _: httpx.Response(200, json=OK_CREDITS))
+    async with IProgSMS(TOKEN, transport=transport) as client:
+        assert (await client.account.credits()).load_balance == 3
+
+
+@pytest.mark.anyio
+async def test_the_owned_pool_is_closed_on_exit():
+    async with IProgSMS(TOKEN) as client:
+        pass
+    assert client._shared.http.is_closed
+    await client.aclose()  # closing twice is fine
+
+
+@pytest.mark.anyio
+async def test_with_options_shares_the_pool_and_changes_only_what_it_names(gateway):
+    gateway.get("/account/sms_credits").respond(json=OK_CREDITS)
+    async with IProgSMS(TOKEN) as client:
+        copy = client.with_options(timeout=3, max_retries=0)
+        assert copy._shared is client._shared
+        assert copy.timeout == httpx.Timeout(3)
+        assert copy.max_retries == 0
+        assert copy.base_url == client.base_url
+        assert client.max_retries == 2
+        other = client.with_options(api_token="other-token")
+        await other.account.credits()
+        assert gateway.calls.last.request.url.params["api_token"] == "other-token"
+        async with copy:
+            await copy.account.credits()
+        assert not client.is_closed  # leaving a copy's block does not close the pool
+        await client.account.credits()
+    assert copy.is_closed
+    with pytest.raises(ClientStateError, match="closed"):
+        await copy.account.credits()
+
+
+@pytest.mark.anyio
+async def test_a_closed_client_says_so(gateway):
+    client = IProgSMS(TOKEN)
+    await client.aclose()
+    with pytest.raises(ClientStateError, match="closed"):
+        await client.account.credits()
+    with pytest.raises(ClientStateError):
+        async with client:
+            pass
+    assert gateway.calls.call_count == 0
+
+
+def test_using_a_client_on_a_second_asyncio_loop_is_a_clear_error():
+    client = IProgSMS(TOKEN)
+    with respx.mock(base_url=BASE) as gateway:
+        gateway.get("/account/sms_credits").respond(json=OK_CREDITS)
+        asyncio.run(client.account.credits())
+        with pytest.raises(ClientStateError, match="another event loop"):
+            asyncio.run(client.account.credits())
+        assert gateway.calls.call_count == 1
+
+
+def test_using_a_client_on_a_second_trio_run_is_a_clear_error():
+    client = IProgSMS(TOKEN)
+    with respx.mock(base_url=BASE) as gateway:
+        gateway.get("/account/sms_credits").respond(json=OK_CREDITS)
+        trio.run(client.account.credits)
+        with pytest.raises(ClientStateError, match="another event loop"):
+            trio.run(client.account.credits)

@@ -1,0 +1,229 @@
+"""Answers that are not success become the right APIError, with the right maybe_sent."""
+
+import httpx
+import pytest
+
+from iprogsms_async import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    IProgSMSError,
+    NotFoundError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+)
+
+from .support import TOKEN
+
+pytestmark = pytest.mark.anyio
+
+HTML = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+
+
+@pytest.mark.parametrize(
+    ("status_code", "cls"),
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (403, AuthenticationError),
+        (404, NotFoundError),
+        (409, APIError),
+        (422, BadRequestError),
+        (429, RateLimitError),
+        (500, ServerError),
+        (503, ServerError),
+    ],
+)
+async def test_status_codes_map_to_classes(client, gateway, status_code, cls):
+    gateway.get("/account/sms_credits").respond(
+        status_code, json={"status": "error", "message": "Nope."}
+    )
+    with pytest.raises(cls) as caught:
+        await client.with_options(max_retries=0).account.credits()
+    error = caught.value
+    assert type(error) is cls
+    assert error.status_code == status_code
+    assert error.message == f"HTTP {status_code}: Nope."
+    assert error.body == {"status": "error", "message": "Nope."}
+    assert error.method == "GET"
+    assert error.url == "https://www.iprogsms.com/api/v1/account/sms_credits"
+    assert error.maybe_sent is False  # a read texts nobody
+
+
+@pytest.mark.parametrize(
+    ("status_code", "maybe_sent", "cls"),
+    [
+        (400, False, BadRequestError),
+        (401, False, AuthenticationError),
+        (422, False, BadRequestError),
+        (500, True, ServerError),
+        (502, True, ServerError),
+        (504, True, ServerError),
+    ],
+)
+async def test_a_failed_send_says_whether_it_may_have_gone_out(
+    client, gateway, status_code, maybe_sent, cls
+):
+    route = gateway.post("/sms_messages").respond(status_code, json={"message": "x"})
+    with pytest.raises(cls) as caught:
+        await client.sms.send("09171251234", "hi")
+    assert caught.value.maybe_sent is maybe_sent
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "cls", "message"),
+    [
+        (
+            {"status": "error", "message": "Invalid format."},
+            APIError,
+            "Invalid format.",
+        ),
+        (
+            {"status": 401, "message": "Invalid token."},
+            AuthenticationError,
+            "Invalid token.",
+        ),
+        (
+            {"status": "422", "errors": {"phone_number": ["is invalid"]}},
+            BadRequestError,
+            "phone_number: is invalid",
+        ),
+        ({"status": 500, "error": "Queue down"}, ServerError, "Queue down"),
+        (
+            {"status": "failed", "message": ["Bad number", "Bad text"]},
+            APIError,
+            "Bad number; Bad text",
+        ),
+    ],
+)
+async def test_a_2xx_whose_body_says_error_is_an_api_error(
+    client, gateway, body, cls, message
+):
+    gateway.post("/sms_messages").respond(200, json=body)
+    with pytest.raises(cls) as caught:
+        await client.sms.send("09171251234", "hi")
+    error = caught.value
+    assert type(error) is cls
+    assert error.status_code == 200
+    assert error.message.endswith(message)
+    assert error.body == body
+    assert error.maybe_sent is (cls is ServerError)
+
+
+async def test_a_rejected_message_is_a_definite_refusal(client, gateway):
+    gateway.post("/sms_messages").respond(
+        200,
+        json={
+            "status": "error",
+            "message": "Message contains a suspicious link.",
+            "data": {},
+        },
+    )
+    with pytest.raises(APIError, match="suspicious link") as caught:
+        await client.sms.send("09171251234", "see https://x.example")
+    assert caught.value.maybe_sent is False
+
+
+async def test_an_html_page_on_success_is_a_response_format_error(client, gateway):
+    gateway.post("/sms_messages").respond(
+        200, content=HTML, headers={"content-type": "text/html"}
+    )
+    with pytest.raises(ResponseFormatError) as caught:
+        await client.sms.send("09171251234", "hi")
+    error = caught.value
+    assert "'502 Bad Gateway'" in error.message
+    assert error.maybe_sent is True  # 200 from somewhere: the text may be queued
+    assert isinstance(error.body, str)
+
+
+async def test_an_html_error_page_keeps_its_status_class(client, gateway):
+    gateway.get("/account/sms_credits").respond(404, content=HTML)
+    with pytest.raises(NotFoundError, match="HTML page '502 Bad Gateway'"):
+        await client.account.credits()
+
+
+async def test_json_without_the_expected_field_is_a_response_format_error(
+    client, gateway
+):
+    gateway.post("/sms_messages").respond(
+        200, json={"status": 200, "message": "Queued."}
+    )
+    with pytest.raises(ResponseFormatError, match="message_id") as caught:
+        await client.sms.send("09171251234", "hi")
+    assert caught.value.maybe_sent is True
+    assert caught.value.body == {"status": 200, "message": "Queued."}
+
+
+async def test_a_read_with_a_malformed_body_is_not_maybe_sent(client, gateway):
+    gateway.get("/sms_messages/status").respond(200, json={"status": 200})
+    with pytest.raises(ResponseFormatError) as caught:
+        await client.sms.status("iSms-1")
+    assert caught.value.maybe_sent is False
+
+
+@pytest.mark.parametrize(
+    "ids",
+    ["iSms-1", "iSms-1,iSms-2,iSms-3", "", None, 5],
+)
+async def test_send_bulk_never_guesses_when_the_ids_do_not_match(client, gateway, ids):
+    gateway.post("/sms_messages/send_bulk").respond(
+        json={"status": 200, "message": "ok", "message_ids": ids}
+    )
+    with pytest.raises(ResponseFormatError) as caught:
+        await client.sms.send_bulk(["09171251234", "09181234567"], "hi")
+    assert caught.value.maybe_sent is True
+
+
+async def test_send_bulk_accepts_a_list_of_ids(client, gateway):
+    gateway.post("/sms_messages/send_bulk").respond(
+        json={"status": 200, "message_ids": ["a", "b"]}
+    )
+    sent = await client.sms.send_bulk(["09171251234", "09181234567"], "hi")
+    assert [s.message_id for s in sent] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"null", b"[]", b'"ok"', b"{", b"\xff\xfe", b"[" * 100_000],
+)
+async def test_odd_bodies_raise_only_our_errors(client, gateway, content):
+    gateway.get("/sms_messages/status").respond(200, content=content)
+    with pytest.raises(IProgSMSError):
+        await client.sms.status("iSms-1")
+
+
+async def test_a_body_over_the_cap_is_refused(client, gateway):
+    big = b'{"status": 200, "pad": "' + b"x" * (2 << 20) + b'"}'
+    gateway.get("/sms_messages/status").respond(200, content=big)
+    with pytest.raises(ResponseFormatError, match="body over"):
+        await client.sms.status("iSms-1")
+
+
+async def test_the_token_is_removed_from_a_message_that_echoes_it(client, gateway):
+    gateway.get("/account/sms_credits").respond(
+        401, json={"message": f"Token {TOKEN} is not valid"}
+    )
+    with pytest.raises(AuthenticationError) as caught:
+        await client.account.credits()
+    assert TOKEN not in str(caught.value)
+    assert TOKEN not in repr(caught.value)
+    assert "[REDACTED]" in str(caught.value)
+
+
+async def test_a_redirect_is_not_followed(client, gateway):
+    gateway.post("/sms_messages").respond(
+        301, headers={"location": "http://evil.example/steal"}
+    )
+    with pytest.raises(APIError) as caught:
+        await client.sms.send("09171251234", "hi")
+    assert caught.value.status_code == 301
+    assert caught.value.maybe_sent is False
+
+
+async def test_transport_errors_keep_the_httpx_cause(client, gateway):
+    gateway.get("/account/sms_credits").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(IProgSMSError) as caught:
+        await client.with_options(max_retries=0).account.credits()
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
