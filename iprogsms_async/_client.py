@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import attrs
 import httpx
 
 from ._errors import ClientStateError, ConfigurationError
+from ._ratelimit import RateLimiter
 from ._redact import Secret, install_log_filter
 from ._request import Requester, SharedState
 from ._retry import RetryPolicy
 from ._version import __version__
+from .broadcast import DEFAULT_NON_FINAL_STATUSES, BroadcastConfig
+from .broadcast._stream import collect, open_stream
 from .resources import OTP, SMS, Account, PhoneNumbers, Reminders
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterable
     from types import TracebackType
+
+    from .broadcast import (
+        BroadcastProgress,
+        BroadcastReport,
+        BroadcastResult,
+        BroadcastStream,
+        Recipients,
+    )
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -61,6 +74,8 @@ class _Settings:
     base_url: str
     timeout: httpx.Timeout
     retry: RetryPolicy
+    limiter: RateLimiter | None
+    shield_sends: bool
 
 
 class IProgSMS:
@@ -85,6 +100,12 @@ class IProgSMS:
         transport: An httpx transport for the client created here (for
             example ``FakeGateway``'s, or a mock); not with ``http_client``.
         limits: Connection pool limits for the client created here.
+        rate_limit: Requests a second this client may start, across all its
+            tasks (retries included); None for no limit.
+        shield_sends: When a send is cancelled while its request is on the
+            wire, finish that request (bounded by ``timeout``) instead of
+            abandoning it in doubt. The cancellation then takes effect at the
+            caller's next checkpoint. Broadcasts turn this on.
 
     One client (and its `with_options` copies) shares one connection pool:
     create it once, in the event loop that uses it.
@@ -111,6 +132,8 @@ class IProgSMS:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         limits: httpx.Limits | None = None,
+        rate_limit: float | None = None,
+        shield_sends: bool = False,
     ) -> None:
         settings = _Settings(
             token=_check_token(
@@ -121,6 +144,8 @@ class IProgSMS:
             ),
             timeout=_check_timeout(timeout),
             retry=RetryPolicy(max_retries=_check_max_retries(max_retries)),
+            limiter=None if rate_limit is None else RateLimiter(rate_limit),
+            shield_sends=bool(shield_sends),
         )
         headers = {
             "User-Agent": f"iprogsms-async/{__version__}",
@@ -162,6 +187,8 @@ class IProgSMS:
             base_url=settings.base_url,
             timeout=settings.timeout,
             retry=settings.retry,
+            limiter=settings.limiter,
+            shield_sends=settings.shield_sends,
         )
         self._requester = requester
         self.sms = SMS(requester)
@@ -177,11 +204,15 @@ class IProgSMS:
         base_url: str | _NotGiven = NOT_GIVEN,
         timeout: float | httpx.Timeout | _NotGiven = NOT_GIVEN,
         max_retries: int | _NotGiven = NOT_GIVEN,
+        rate_limit: float | _NotGiven | None = NOT_GIVEN,
+        shield_sends: bool | _NotGiven = NOT_GIVEN,
     ) -> IProgSMS:
         """Return a copy with some settings changed, sharing this connection pool.
 
         The copy does not own the pool: closing it is a no-op, and it stops
-        working when the original is closed.
+        working when the original is closed. A ``rate_limit`` given here is a
+        new limit for the copy alone; left out, the copy shares this client's
+        limit. A 429 pause is always shared.
         """
         current = self._settings
         retries = current.retry.max_retries
@@ -198,10 +229,161 @@ class IProgSMS:
             if isinstance(timeout, _NotGiven)
             else _check_timeout(timeout),
             retry=attrs.evolve(current.retry, max_retries=retries),
+            limiter=current.limiter
+            if isinstance(rate_limit, _NotGiven)
+            else (None if rate_limit is None else RateLimiter(rate_limit)),
+            shield_sends=current.shield_sends
+            if isinstance(shield_sends, _NotGiven)
+            else bool(shield_sends),
         )
         copy = object.__new__(IProgSMS)
         copy._setup(settings, self._shared, owner=False)
         return copy
+
+    async def broadcast(
+        self,
+        recipients: Recipients,
+        *,
+        message: str | None = None,
+        concurrency: int = 50,
+        rate_limit: float | None = None,
+        sms_provider: int | None = None,
+        batch_size: int | None = None,
+        poll: bool = True,
+        poll_interval: float = 2.0,
+        poll_max_interval: float = 60.0,
+        poll_timeout: float = 600.0,
+        non_final_statuses: Iterable[str] = DEFAULT_NON_FINAL_STATUSES,
+        deduplicate: bool = True,
+        journal: str | os.PathLike[str] | None = None,
+        dry_run: bool = False,
+        check_credits: bool = False,
+        on_progress: Callable[[BroadcastProgress], object] | None = None,
+        on_result: Callable[[BroadcastResult], object] | None = None,
+    ) -> BroadcastReport:
+        """Text many recipients, poll each text to delivery, and report every one.
+
+        Args:
+            recipients: An iterable or async iterable of phone numbers (each
+                sent ``message``), ``(phone_number, message)`` pairs or
+                `Outgoing` items. Read lazily, only as workers free up.
+            message: The text for items that are bare numbers.
+            concurrency: Requests in flight at most, sends and polls together.
+            rate_limit: Requests a second across all workers; None for none.
+            sms_provider: The gateway's provider (0, 1 or 2) for every send.
+            batch_size: Send recipients sharing a text through ``send_bulk``
+                in chunks of this many; None sends one request per recipient.
+            poll: Poll each accepted text until final; False leaves it
+                ``accepted``.
+            poll_interval: The first wait before polling, doubled (with
+                jitter) after each non-final answer up to
+                ``poll_max_interval``.
+            poll_max_interval: The longest wait between two polls.
+            poll_timeout: Seconds after acceptance to stop polling; the
+                result then keeps its last status (e.g. ``pending``).
+            non_final_statuses: Statuses polled again.
+            deduplicate: Send the same text to the same number once; later
+                copies are reported ``duplicate``.
+            journal: A file recording every send as it happens. Running the
+                same broadcast again with it skips recipients already sent
+                (and goes on polling them), so a crash never texts anyone
+                twice.
+            dry_run: Check every recipient and count segments; send nothing.
+            check_credits: Compare the estimate with the account's credits
+                first and raise `InsufficientCreditsError` when short. Reads
+                the whole input into memory first.
+            on_progress: Called with running counts a few times a second and
+                once at the end.
+            on_result: Called with each result the moment it is final,
+                including during a cancellation's drain.
+
+        Returns:
+            A `BroadcastReport`: one `BroadcastResult` per input item, in
+            input order, and the counts by status.
+
+        A recipient's failure never stops the broadcast. A send that may
+        have reached the gateway is never repeated: it ends ``unknown``. A bad
+        token (`AuthenticationError`) or a closed client does stop it. When
+        cancelled, the broadcast stops reading, lets sends already on the
+        wire finish and records them (``on_result``, the journal), then
+        re-raises the cancellation.
+        """
+        config = BroadcastConfig(
+            message=message,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            sms_provider=sms_provider,
+            batch_size=batch_size,
+            poll=poll,
+            poll_interval=poll_interval,
+            poll_max_interval=poll_max_interval,
+            poll_timeout=poll_timeout,
+            non_final_statuses=non_final_statuses,
+            deduplicate=deduplicate,
+            journal=journal,
+            dry_run=dry_run,
+            check_credits=check_credits,
+            on_progress=on_progress,
+            on_result=on_result,
+        )
+        return await collect(self, recipients, config)
+
+    @asynccontextmanager
+    async def broadcast_stream(
+        self,
+        recipients: Recipients,
+        *,
+        message: str | None = None,
+        concurrency: int = 50,
+        rate_limit: float | None = None,
+        sms_provider: int | None = None,
+        batch_size: int | None = None,
+        poll: bool = True,
+        poll_interval: float = 2.0,
+        poll_max_interval: float = 60.0,
+        poll_timeout: float = 600.0,
+        non_final_statuses: Iterable[str] = DEFAULT_NON_FINAL_STATUSES,
+        deduplicate: bool = True,
+        journal: str | os.PathLike[str] | None = None,
+        dry_run: bool = False,
+        check_credits: bool = False,
+        on_progress: Callable[[BroadcastProgress], object] | None = None,
+        on_result: Callable[[BroadcastResult], object] | None = None,
+    ) -> AsyncIterator[BroadcastStream]:
+        """Run a broadcast and iterate its results as each recipient settles.
+
+        ::
+
+
+            async with client.broadcast_stream(numbers, message="Hi") as results:
+                async for result in results:
+                    ...
+
+        Takes the same arguments as `broadcast`. Memory does not grow with
+        the number of recipients (beyond one small key each for
+        ``deduplicate``). Leaving the block early cancels the broadcast,
+        which drains as `broadcast` describes.
+        """
+        config = BroadcastConfig(
+            message=message,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            sms_provider=sms_provider,
+            batch_size=batch_size,
+            poll=poll,
+            poll_interval=poll_interval,
+            poll_max_interval=poll_max_interval,
+            poll_timeout=poll_timeout,
+            non_final_statuses=non_final_statuses,
+            deduplicate=deduplicate,
+            journal=journal,
+            dry_run=dry_run,
+            check_credits=check_credits,
+            on_progress=on_progress,
+            on_result=on_result,
+        )
+        async with open_stream(self, recipients, config) as stream:
+            yield stream
 
     @property
     def base_url(self) -> str:

@@ -7,6 +7,9 @@
     ├── ValidationError            (also ValueError) input refused before any request
     │   └── InvalidPhoneNumber     not a Philippine mobile number
     ├── ClientStateError           (also RuntimeError) closed, or on another event loop
+    ├── InsufficientCreditsError   a broadcast's credit check came up short
+    ├── JournalError               a broadcast's journal cannot be opened or written
+    ├── InterruptedSendError       an earlier run died while this send was on the wire
     ├── APIConnectionError         the transport failed: refused, dropped, reset
     │   └── APITimeoutError        connect, write, read or pool timeout
     └── APIError                   the gateway answered, and not with success
@@ -39,7 +42,10 @@ __all__ = [
     "ClientStateError",
     "ConfigurationError",
     "IProgSMSError",
+    "InsufficientCreditsError",
+    "InterruptedSendError",
     "InvalidPhoneNumber",
+    "JournalError",
     "NotFoundError",
     "RateLimitError",
     "ResponseFormatError",
@@ -87,6 +93,33 @@ class InvalidPhoneNumber(ValidationError):
 
 class ClientStateError(IProgSMSError, RuntimeError):
     """The client cannot be used now: it is closed, or bound to another loop."""
+
+
+class InsufficientCreditsError(IProgSMSError):
+    """A broadcast needs more credits than the account has; nothing was sent.
+
+    ``needed`` and ``available`` are both in credits (one per SMS segment).
+    """
+
+    def __init__(self, message: str, *, needed: int, available: float) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.available = available
+
+
+class JournalError(IProgSMSError):
+    """A broadcast's journal cannot be opened or written; nothing more is sent."""
+
+
+class InterruptedSendError(IProgSMSError):
+    """An earlier run of this broadcast stopped while this text was being sent.
+
+    Its journal recorded the send as going out but no outcome: the text may
+    have been delivered (``maybe_sent`` is True), so it is not sent again.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, maybe_sent=True)
 
 
 class APIConnectionError(IProgSMSError):

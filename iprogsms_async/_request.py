@@ -35,6 +35,7 @@ from ._response import JSONObject, RequestContext, success_body
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from ._ratelimit import RateLimiter
     from ._retry import RetryPolicy
 
 __all__ = ["Call", "Requester", "SharedState"]
@@ -97,7 +98,15 @@ class SharedState:
 class Requester:
     """Sends `Call` objects for one client's settings over a shared pool."""
 
-    __slots__ = ("_base_url", "_retry", "_shared", "_timeout", "_token")
+    __slots__ = (
+        "_base_url",
+        "_limiter",
+        "_retry",
+        "_shared",
+        "_shield_sends",
+        "_timeout",
+        "_token",
+    )
 
     def __init__(
         self,
@@ -107,12 +116,16 @@ class Requester:
         base_url: str,
         timeout: httpx.Timeout,
         retry: RetryPolicy,
+        limiter: RateLimiter | None = None,
+        shield_sends: bool = False,
     ) -> None:
         self._shared = shared
         self._token = token
         self._base_url = base_url
         self._timeout = timeout
         self._retry = retry
+        self._limiter = limiter
+        self._shield_sends = shield_sends
 
     async def request(self, call: Call, parse: Callable[[JSONObject], T]) -> T:
         """Send ``call`` (retrying where safe) and return ``parse`` of its body.
@@ -130,10 +143,19 @@ class Requester:
             sends_sms=call.sends_sms,
             secret=self._token,
         )
+        shield = self._shield_sends and call.sends_sms
         retries = 0
         while True:
             await shared.pause.wait()
+            if self._limiter is not None:
+                await self._limiter.acquire()
             try:
+                if shield:
+                    # Once a send is on the wire, see it through: abandoning it
+                    # would leave the text in doubt. Waits between attempts stay
+                    # cancellable, and nothing is on the wire during them.
+                    with anyio.CancelScope(shield=True):
+                        return await self._attempt(call, parse, context)
                 return await self._attempt(call, parse, context)
             except (APIConnectionError, APIError) as error:
                 delay = self._retry_delay(call, error, retries)
