@@ -1,0 +1,39 @@
+"""Broadcasts: thousands of texts with bounded concurrency, polled to delivery."""
+
+from ._config import BroadcastConfig
+from ._recipients import Outgoing, RecipientInput, Recipients
+from ._report import (
+    ACCEPTED,
+    DEFAULT_NON_FINAL_STATUSES,
+    DRY_RUN,
+    DUPLICATE,
+    ERROR,
+    INVALID,
+    REJECTED,
+    UNKNOWN,
+    BroadcastEstimate,
+    BroadcastProgress,
+    BroadcastReport,
+    BroadcastResult,
+)
+from ._stream import BroadcastStream
+
+__all__ = [
+    "ACCEPTED",
+    "DEFAULT_NON_FINAL_STATUSES",
+    "DRY_RUN",
+    "DUPLICATE",
+    "ERROR",
+    "INVALID",
+    "REJECTED",
+    "UNKNOWN",
+    "BroadcastConfig",
+    "BroadcastEstimate",
+    "BroadcastProgress",
+    "BroadcastReport",
+    "BroadcastResult",
+    "BroadcastStream",
+    "Outgoing",
+    "RecipientInput",
+    "Recipients",
+]

@@ -1,0 +1,480 @@
+"""The broadcast engine: one scheduler feeding a fixed pool of workers.
+
+The scheduler reads the input lazily and hands out jobs (a send, or a status
+poll that has come due) over an unbuffered stream, so it reads a recipient
+only when a worker is free to take it. Workers share the client's road to the
+gateway: ``sms.send``/``send_bulk`` and ``sms.status`` on a copy of the client
+with its own rate limit and with sends shielded from cancellation while on
+the wire. Every outcome is recorded synchronously the moment it is known (in
+the counts, ``on_result`` and the journal) so a cancellation after that point
+cannot lose it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections import deque
+from contextlib import aclosing
+from typing import TYPE_CHECKING
+
+import anyio
+import attrs
+
+from .._errors import (
+    APIError,
+    AuthenticationError,
+    ClientStateError,
+    InsufficientCreditsError,
+    IProgSMSError,
+    RateLimitError,
+)
+from ._journal import ACCEPTED as J_ACCEPTED
+from ._journal import FINAL as J_FINAL
+from ._journal import IN_DOUBT as J_IN_DOUBT
+from ._journal import NOT_SENT as J_NOT_SENT
+from ._journal import Journal, text_digest
+from ._preflight import estimate, materialize, resumed_result
+from ._progress import Tally
+from ._recipients import Recipient, read_recipients
+from ._report import (
+    ACCEPTED,
+    DUPLICATE,
+    ERROR,
+    INVALID,
+    REJECTED,
+    UNKNOWN,
+    BroadcastEstimate,
+    BroadcastResult,
+)
+
+if TYPE_CHECKING:
+    from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+    from .._client import IProgSMS
+    from ._config import BroadcastConfig
+    from ._journal import Key
+    from ._recipients import Recipients
+
+__all__ = ["BroadcastRun"]
+
+_NEVER = float("inf")
+
+
+@attrs.define(eq=False)
+class _Send:
+    """Recipients to text: one, or a chunk sharing a text for ``send_bulk``."""
+
+    recipients: list[Recipient]
+    bulk: bool
+
+
+@attrs.define(eq=False)
+class _Poll:
+    """An accepted message awaiting a final delivery status."""
+
+    recipient: Recipient
+    message_id: str
+    key: Key | None
+    deadline: float
+    interval: float
+    status: str | None = None
+    error: IProgSMSError | None = None
+
+
+_Job = _Send | _Poll
+
+
+class BroadcastRun:
+    """One run of a broadcast: reads, sends, polls, and reports each recipient."""
+
+    def __init__(
+        self, client: IProgSMS, recipients: Recipients, config: BroadcastConfig
+    ) -> None:
+        self._config = config
+        self._recipients = recipients
+        # A copy on the same pool: its own rate limit, and sends that are seen
+        # through once on the wire so a cancellation leaves none in doubt.
+        self._client = client
+        self._sender = client.with_options(
+            rate_limit=config.rate_limit, shield_sends=True
+        )
+        self.estimate: BroadcastEstimate | None = None
+        self.tally = Tally(config.on_progress, config.progress_interval)
+        self._journal: Journal | None = None
+        self._seen: set[tuple[str, str]] = set()
+        self._polls: list[tuple[float, int, _Poll]] = []
+        self._order = itertools.count()
+        self._outbox: deque[BroadcastResult] = deque()
+        self._out: ObjectSendStream[BroadcastResult] | None = None
+        self._busy = 0
+        self._wake = anyio.Event()
+        self._random = random.Random()  # noqa: S311 -- jitter, not cryptography
+
+    # --- the run ------------------------------------------------------------
+
+    async def run(self, out: ObjectSendStream[BroadcastResult]) -> None:
+        """Run the broadcast to the end, sending each result to ``out``."""
+        self._out = out
+        config = self._config
+        try:
+            async with out:
+                if config.journal is not None:
+                    self._journal = await Journal.open(config.journal)
+                if config.dry_run:
+                    await self._dry_run()
+                else:
+                    recipients = self._recipients
+                    if config.check_credits:
+                        recipients = await materialize(recipients)
+                        await self._check_credits(recipients)
+                    await self._broadcast(recipients)
+        finally:
+            with anyio.CancelScope(shield=True):
+                self._settle_leftovers()
+                if self._journal is not None:
+                    await self._journal.aclose()
+                self.tally.finish()
+
+    async def _dry_run(self) -> None:
+        async def settle(result: BroadcastResult) -> None:
+            self._settle_result(result)
+            await self._pump()
+
+        self.estimate = await estimate(
+            self._recipients, self._config, self._journal, settle
+        )
+
+    async def _check_credits(self, recipients: Recipients) -> None:
+        self.estimate = await estimate(recipients, self._config, self._journal)
+        needed = self.estimate.credits_needed
+        balance = (await self._client.account.credits()).load_balance
+        if balance < needed:
+            raise InsufficientCreditsError(
+                f"the broadcast needs {needed} credits "
+                f"({self.estimate.valid} texts, {self.estimate.segments} segments) "
+                f"but the account has {balance:g}; nothing was sent",
+                needed=needed,
+                available=balance,
+            )
+
+    async def _broadcast(self, recipients: Recipients) -> None:
+        send_jobs, receive_jobs = anyio.create_memory_object_stream[_Job](0)
+        async with anyio.create_task_group() as workers:
+            for _ in range(self._config.concurrency):
+                workers.start_soon(self._worker, receive_jobs.clone())
+            receive_jobs.close()
+            async with send_jobs:
+                await self._schedule(send_jobs, recipients)
+
+    # --- the scheduler ------------------------------------------------------
+
+    async def _schedule(
+        self, jobs: ObjectSendStream[_Job], recipients: Recipients
+    ) -> None:
+        ready: deque[_Send] = deque()
+        buckets: dict[str, list[Recipient]] = {}
+        source = read_recipients(recipients, self._config.message)
+        input_done = False
+        async with aclosing(source):
+            while True:
+                if self._polls and self._polls[0][0] <= anyio.current_time():
+                    await self._hand(jobs, heapq.heappop(self._polls)[2])
+                elif ready:
+                    await self._hand(jobs, ready.popleft())
+                elif not input_done:
+                    recipient = await anext(source, None)
+                    if recipient is None:
+                        input_done = True
+                        ready.extend(
+                            _Send(chunk, bulk=True) for chunk in buckets.values()
+                        )
+                        buckets.clear()
+                        continue
+                    self.tally.read += 1
+                    job = self._admit(recipient, buckets)
+                    if job is not None:
+                        await self._hand(jobs, job)
+                    await self._pump()
+                elif self._polls or self._busy:
+                    await self._sleep_until_woken()
+                else:
+                    return
+
+    async def _sleep_until_woken(self) -> None:
+        wake = self._wake
+        due = self._polls[0][0] if self._polls else _NEVER
+        with anyio.move_on_after(due - anyio.current_time()):
+            await wake.wait()
+        if wake is self._wake:
+            self._wake = anyio.Event()
+
+    async def _hand(self, jobs: ObjectSendStream[_Job], job: _Job) -> None:
+        self._busy += 1
+        try:
+            await jobs.send(job)
+        except BaseException:
+            self._busy -= 1
+            raise
+
+    def _admit(  # noqa: PLR0911 -- one exit per way a recipient can settle
+        self, recipient: Recipient, buckets: dict[str, list[Recipient]]
+    ) -> _Send | None:
+        """Settle a recipient that needs no request, or return (or batch) its send."""
+        if recipient.problem is not None:
+            self._settle(recipient, INVALID, error=recipient.problem)
+            return None
+        message = recipient.message
+        assert message is not None  # noqa: S101 -- valid recipients have a text
+        if self._config.deduplicate:
+            identity = (recipient.phone_number, message)
+            if identity in self._seen:
+                self._settle(recipient, DUPLICATE)
+                return None
+            self._seen.add(identity)
+        if self._journal is not None and self._resume(recipient):
+            return None
+        size = self._config.batch_size
+        if size is None:
+            return _Send([recipient], bulk=False)
+        bucket = buckets.setdefault(message, [])
+        bucket.append(recipient)
+        if len(bucket) >= size:
+            del buckets[message]
+            return _Send(bucket, bulk=True)
+        if sum(map(len, buckets.values())) > 4 * size:
+            # Many texts, none filling a chunk: send the fullest rather than
+            # hold an unbounded number of recipients back.
+            fullest = max(buckets, key=lambda text: len(buckets[text]))
+            return _Send(buckets.pop(fullest), bulk=True)
+        return None
+
+    def _resume(self, recipient: Recipient) -> bool:
+        """Settle or re-poll a recipient an earlier run recorded; True if handled."""
+        journal = self._journal
+        assert journal is not None  # noqa: S101 -- only called with a journal
+        key = self._key(recipient)
+        entry = journal.lookup(*key) if key is not None else None
+        if entry is None:
+            return False
+        if entry.state == J_ACCEPTED and entry.message_id is not None:
+            self.tally.accepted += 1
+            self._accepted(recipient, key, entry.message_id, status=entry.status)
+        else:
+            self._settle_result(resumed_result(recipient, entry))
+        return True
+
+    # --- the workers --------------------------------------------------------
+
+    async def _worker(self, jobs: ObjectReceiveStream[_Job]) -> None:
+        async with jobs:
+            async for job in jobs:
+                try:
+                    if isinstance(job, _Send):
+                        await self._send(job)
+                    else:
+                        await self._poll(job)
+                    if self._journal is not None:
+                        await self._journal.flush_if_due()
+                    await self._pump()
+                finally:
+                    self._busy -= 1
+                    self._wake.set()
+
+    async def _send(self, job: _Send) -> None:
+        recipients = job.recipients
+        journal = self._journal
+        keys = [self._key(r) for r in recipients] if journal is not None else []
+        tally = self.tally
+        try:
+            if journal is not None:
+                await journal.intend([key for key in keys if key is not None])
+            tally.requests += 1
+            tally.in_flight += 1
+            try:
+                sent = await self._deliver(job)
+            finally:
+                tally.in_flight -= 1
+        except anyio.get_cancelled_exc_class():
+            # Cancelled between attempts, never while a request was on the
+            # wire (sends are shielded there): these texts were not sent.
+            self._journal_all(keys, J_NOT_SENT)
+            raise
+        except (AuthenticationError, ClientStateError):
+            self._journal_all(keys, J_NOT_SENT)
+            raise
+        except IProgSMSError as error:
+            status = _failed_status(error)
+            self._journal_all(
+                keys, J_IN_DOUBT if status == UNKNOWN else J_NOT_SENT, error=str(error)
+            )
+            for recipient in recipients:
+                self._settle(recipient, status, error=error)
+            return
+        keyed: list[Key | None] = list(keys) if keys else [None] * len(recipients)
+        for recipient, key, message_id in zip(recipients, keyed, sent, strict=True):
+            tally.accepted += 1
+            if journal is not None and key is not None:
+                journal.record(key, J_ACCEPTED, message_id=message_id)
+            self._accepted(recipient, key, message_id)
+
+    async def _deliver(self, job: _Send) -> list[str]:
+        config = self._config
+        first = job.recipients[0]
+        assert first.message is not None  # noqa: S101 -- valid recipients have a text
+        if job.bulk:
+            numbers = [recipient.phone_number for recipient in job.recipients]
+            sent = await self._sender.sms.send_bulk(
+                numbers, first.message, sms_provider=config.sms_provider
+            )
+            return [message.message_id for message in sent]
+        message = await self._sender.sms.send(
+            first.phone_number, first.message, sms_provider=config.sms_provider
+        )
+        return [message.message_id]
+
+    def _accepted(
+        self,
+        recipient: Recipient,
+        key: Key | None,
+        message_id: str,
+        *,
+        status: str | None = None,
+    ) -> None:
+        config = self._config
+        if not config.poll:
+            self._settle(recipient, status or ACCEPTED, message_id=message_id)
+            return
+        now = anyio.current_time()
+        entry = _Poll(
+            recipient,
+            message_id,
+            key,
+            deadline=now + config.poll_timeout,
+            interval=config.poll_interval,
+            status=status,
+        )
+        self._push_poll(entry, now)
+
+    def _push_poll(self, entry: _Poll, now: float) -> None:
+        delay = entry.interval * self._random.uniform(0.8, 1.2)
+        due = min(now + delay, entry.deadline)
+        heapq.heappush(self._polls, (due, next(self._order), entry))
+        self._wake.set()
+
+    async def _poll(self, entry: _Poll) -> None:
+        tally = self.tally
+        give_up = False
+        tally.requests += 1
+        tally.in_flight += 1
+        try:
+            answer = await self._sender.sms.status(entry.message_id)
+        except (AuthenticationError, ClientStateError):
+            raise
+        except IProgSMSError as error:
+            entry.error = error
+            # A definite refusal (an unknown id, say) will not change on retry.
+            give_up = (
+                isinstance(error, APIError)
+                and not isinstance(error, RateLimitError)
+                and error.status_code < 500
+            )
+        else:
+            entry.status = answer.status
+            entry.error = None
+        finally:
+            tally.in_flight -= 1
+        now = anyio.current_time()
+        final = (
+            entry.status is not None
+            and entry.status.lower() not in self._config.non_final_statuses
+        )
+        if final or give_up or now >= entry.deadline:
+            self._settle_poll(entry, final=final)
+            return
+        entry.interval = min(entry.interval * 2, self._config.poll_max_interval)
+        self._push_poll(entry, now)
+
+    def _settle_poll(self, entry: _Poll, *, final: bool) -> None:
+        status = entry.status or ACCEPTED
+        journal = self._journal
+        if journal is not None and entry.key is not None:
+            state = J_FINAL if final else J_ACCEPTED
+            journal.record(entry.key, state, message_id=entry.message_id, status=status)
+        self._settle(
+            entry.recipient, status, message_id=entry.message_id, error=entry.error
+        )
+
+    # --- outcomes -----------------------------------------------------------
+
+    def _settle(
+        self,
+        recipient: Recipient,
+        status: str,
+        *,
+        message_id: str | None = None,
+        error: IProgSMSError | None = None,
+    ) -> None:
+        self._settle_result(
+            BroadcastResult(
+                index=recipient.index,
+                phone_number=recipient.phone_number,
+                message=recipient.message,
+                status=status,
+                message_id=message_id,
+                error=error,
+            )
+        )
+
+    def _settle_result(self, result: BroadcastResult) -> None:
+        """Record a final result at once: counts, ``on_result``, then the outbox."""
+        self.tally.counts[result.status] += 1
+        if self._config.on_result is not None:
+            self._config.on_result(result)
+        self._outbox.append(result)
+        self.tally.tick()
+
+    async def _pump(self) -> None:
+        """Hand recorded results to the reader, waiting while it is behind."""
+        out = self._out
+        assert out is not None  # noqa: S101 -- set by run()
+        while self._outbox:
+            result = self._outbox.popleft()
+            try:
+                await out.send(result)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                self._outbox.clear()  # the reader left: on_result has them all
+                return
+
+    def _settle_leftovers(self) -> None:
+        """On an early end, report what was accepted and still being polled."""
+        while self._polls:
+            _, _, entry = heapq.heappop(self._polls)
+            self._settle_poll(entry, final=False)
+
+    # --- the journal --------------------------------------------------------
+
+    def _key(self, recipient: Recipient) -> Key | None:
+        if recipient.message is None:
+            return None
+        return (recipient.phone_number, text_digest(recipient.message))
+
+    def _journal_all(
+        self, keys: list[Key | None], state: str, *, error: str | None = None
+    ) -> None:
+        journal = self._journal
+        if journal is None:
+            return
+        for key in keys:
+            if key is not None:
+                journal.record(key, state, error=error)
+
+
+def _failed_status(error: IProgSMSError) -> str:
+    """The status of a recipient whose send raised ``error``."""
+    if error.maybe_sent:
+        return UNKNOWN
+    if isinstance(error, APIError) and not isinstance(error, RateLimitError):
+        return REJECTED
+    return ERROR

@@ -1,0 +1,126 @@
+"""Checks before a broadcast sends: the estimate (dry run) and the credit check."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from .._errors import InterruptedSendError, IProgSMSError
+from .._segments import count_segments
+from ._journal import ACCEPTED as J_ACCEPTED
+from ._journal import FINAL as J_FINAL
+from ._journal import text_digest
+from ._recipients import Recipient, read_recipients
+from ._report import (
+    ACCEPTED,
+    DRY_RUN,
+    DUPLICATE,
+    INVALID,
+    UNKNOWN,
+    BroadcastEstimate,
+    BroadcastResult,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from ._config import BroadcastConfig
+    from ._journal import Journal, JournalEntry
+    from ._recipients import RecipientInput, Recipients
+
+__all__ = ["estimate", "materialize", "resumed_result"]
+
+
+@lru_cache(maxsize=4096)
+def _segments(text: str) -> int:
+    return count_segments(text).segments
+
+
+async def materialize(recipients: Recipients) -> list[RecipientInput]:
+    """Read the whole input into a list, for checks that must see it all first."""
+    if isinstance(recipients, AsyncIterable):
+        return [item async for item in recipients]
+    return list(recipients)
+
+
+async def estimate(
+    recipients: Recipients,
+    config: BroadcastConfig,
+    journal: Journal | None,
+    on_result: Callable[[BroadcastResult], Awaitable[None]] | None = None,
+) -> BroadcastEstimate:
+    """Check every recipient and count the segments that would be sent.
+
+    Sends nothing. With ``on_result``, also reports each recipient as it would
+    fare: ``invalid``, ``duplicate``, ``dry_run`` (would be sent), or what a
+    journal recorded for it.
+    """
+    read = valid = invalid = duplicates = segments = already = 0
+    seen: set[tuple[str, str]] = set()
+    async for recipient in read_recipients(recipients, config.message):
+        read += 1
+        result: BroadcastResult | None = None
+        message = recipient.message
+        if recipient.problem is not None or message is None:
+            invalid += 1
+            result = _result(recipient, INVALID, error=recipient.problem)
+        elif config.deduplicate and (recipient.phone_number, message) in seen:
+            duplicates += 1
+            result = _result(recipient, DUPLICATE)
+        else:
+            seen.add((recipient.phone_number, message))
+            entry = (
+                journal.lookup(recipient.phone_number, text_digest(message))
+                if journal is not None
+                else None
+            )
+            if entry is not None:
+                already += 1
+                result = resumed_result(recipient, entry)
+            else:
+                valid += 1
+                segments += _segments(message)
+                result = _result(recipient, DRY_RUN)
+        if on_result is not None:
+            await on_result(result)
+    return BroadcastEstimate(
+        recipients=read,
+        valid=valid,
+        invalid=invalid,
+        duplicates=duplicates,
+        segments=segments,
+        already_sent=already,
+    )
+
+
+def resumed_result(recipient: Recipient, entry: JournalEntry) -> BroadcastResult:
+    """The result of a recipient an earlier run sent (or may have), without polling."""
+    if entry.state in (J_ACCEPTED, J_FINAL) and entry.message_id is not None:
+        return _result(recipient, entry.status or ACCEPTED, message_id=entry.message_id)
+    return _result(
+        recipient,
+        UNKNOWN,
+        message_id=entry.message_id,
+        error=InterruptedSendError(
+            "an earlier run of this broadcast stopped while this text was being "
+            "sent; it may have gone out, so it is not sent again"
+        ),
+    )
+
+
+def _result(
+    recipient: Recipient,
+    status: str,
+    *,
+    message_id: str | None = None,
+    error: IProgSMSError | None = None,
+) -> BroadcastResult:
+    return BroadcastResult(
+        index=recipient.index,
+        phone_number=recipient.phone_number,
+        message=recipient.message,
+        status=status,
+        message_id=message_id,
+        error=error,
+    )

@@ -1,0 +1,96 @@
+"""Reading a broadcast's input: numbers, pairs or `Outgoing`, from any iterable."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
+from typing import TypeAlias
+
+import anyio.lowlevel
+import attrs
+
+from .._errors import ValidationError
+from .._phone import normalize_phone_number
+from .._validation import check_message
+
+__all__ = ["Outgoing", "Recipient", "RecipientInput", "Recipients", "read_recipients"]
+
+
+@attrs.frozen
+class Outgoing:
+    """One text to one number: an item of a broadcast's input."""
+
+    phone_number: str
+    message: str
+
+
+RecipientInput: TypeAlias = "str | tuple[str, str] | Outgoing"
+"""An input item: a number (sent ``message=``), a (number, text) pair, or `Outgoing`."""
+Recipients: TypeAlias = "Iterable[RecipientInput] | AsyncIterable[RecipientInput]"
+
+
+@attrs.frozen
+class Recipient:
+    """An input item read and checked: ready to send, or refused with a reason."""
+
+    index: int
+    phone_number: str
+    """Canonical when valid; otherwise the input as given (shortened)."""
+    message: str | None
+    problem: ValidationError | None = None
+
+
+_SHOWN = 64
+
+
+async def read_recipients(
+    recipients: Recipients, message: str | None
+) -> AsyncGenerator[Recipient, None]:
+    """Yield each input item, indexed and checked, pulling lazily from the input."""
+    index = 0
+    if isinstance(recipients, AsyncIterable):
+        async for item in recipients:
+            yield _check(index, item, message)
+            index += 1
+    else:
+        for item in recipients:
+            yield _check(index, item, message)
+            index += 1
+            if index % 64 == 0:
+                # A plain iterable never yields to the event loop by itself.
+                await anyio.lowlevel.checkpoint()
+
+
+def _check(index: int, item: object, default_message: str | None) -> Recipient:
+    raw_number: object
+    text: object
+    if isinstance(item, str):
+        raw_number, text = item, default_message
+    elif isinstance(item, Outgoing):
+        raw_number, text = item.phone_number, item.message
+    elif isinstance(item, tuple | list) and len(item) == 2:
+        raw_number, text = item
+    else:
+        problem = ValidationError(
+            f"recipient {index} is a {type(item).__name__}; pass a phone number "
+            "string, a (phone_number, message) pair or an Outgoing",
+            field=f"recipients[{index}]",
+        )
+        return Recipient(index, _shown(item), None, problem)
+    try:
+        number = normalize_phone_number(raw_number, field=f"recipients[{index}]")
+        if text is None:
+            raise ValidationError(  # noqa: TRY301 -- one path for every refusal
+                f"recipient {index} has no message: pass message=... or a "
+                "(phone_number, message) pair",
+                field="message",
+            )
+        checked = check_message(text, field=f"recipients[{index}].message")
+    except ValidationError as problem:
+        shown_text = text if isinstance(text, str) else None
+        return Recipient(index, _shown(raw_number), shown_text, problem)
+    return Recipient(index, number, checked)
+
+
+def _shown(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."

@@ -1,0 +1,144 @@
+"""What a broadcast tells you: one result per recipient, counts, progress, estimates."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import attrs
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from .._errors import IProgSMSError
+
+__all__ = [
+    "ACCEPTED",
+    "DEFAULT_NON_FINAL_STATUSES",
+    "DRY_RUN",
+    "DUPLICATE",
+    "ERROR",
+    "INVALID",
+    "REJECTED",
+    "UNKNOWN",
+    "BroadcastEstimate",
+    "BroadcastProgress",
+    "BroadcastReport",
+    "BroadcastResult",
+]
+
+# Statuses the broadcast itself gives. Any other status is the gateway's own
+# delivery status ("delivered", "failed", "pending", ...), kept as it came.
+INVALID = "invalid"
+"""The number or message was refused before any request: nothing was sent."""
+DUPLICATE = "duplicate"
+"""The same number and text came earlier in the input: sent once, there."""
+REJECTED = "rejected"
+"""The gateway refused the text (a 4xx or an error answer): not sent."""
+ERROR = "error"
+"""The send failed before reaching the gateway: not sent, safe to try again."""
+UNKNOWN = "unknown"
+"""The send may have reached the gateway but its answer was lost: the text may
+have gone out. Never re-sent automatically."""
+ACCEPTED = "accepted"
+"""Queued by the gateway, with no delivery status read (``poll=False``, or
+polling never got an answer)."""
+DRY_RUN = "dry_run"
+"""Valid and would be sent (``dry_run=True`` sends nothing)."""
+
+DEFAULT_NON_FINAL_STATUSES = frozenset(
+    {"pending", "queued", "processing", "sending", "scheduled"}
+)
+"""Delivery statuses that are polled again (compared case-insensitively)."""
+
+
+@attrs.frozen
+class BroadcastResult:
+    """The outcome for one input recipient.
+
+    ``phone_number`` is the canonical ``09XXXXXXXXX`` form when the number was
+    valid, else the input as given. ``message_id`` is set once the gateway
+    accepted the text. ``error`` is the last error met, if any: for
+    ``unknown`` it is the error with ``maybe_sent=True``.
+    """
+
+    index: int
+    """Position in the input, from 0."""
+    phone_number: str
+    message: str | None
+    status: str
+    message_id: str | None = None
+    error: IProgSMSError | None = attrs.field(default=None, eq=False)
+
+    @property
+    def sent(self) -> bool:
+        """Whether the gateway accepted the text (delivery aside)."""
+        return self.message_id is not None
+
+
+@attrs.frozen
+class BroadcastEstimate:
+    """What a broadcast would send: checked before sending anything."""
+
+    recipients: int
+    """Input items read."""
+    valid: int
+    """Recipients that would be sent a text (valid, not duplicates)."""
+    invalid: int
+    duplicates: int
+    segments: int
+    """SMS segments the valid recipients' texts take together."""
+    already_sent: int = 0
+    """Recipients a journal shows as sent before: not counted in ``segments``."""
+
+    @property
+    def credits_needed(self) -> int:
+        """Credits the broadcast would use, at one credit a segment."""
+        return self.segments
+
+
+@attrs.frozen
+class BroadcastProgress:
+    """A snapshot of a running broadcast, as given to ``on_progress``."""
+
+    counts: Mapping[str, int]
+    """Recipients settled so far, by status."""
+    read: int
+    """Input items read so far."""
+    accepted: int
+    """Texts the gateway has accepted so far (some may still be polled)."""
+    in_flight: int
+    """Requests on the wire right now."""
+    requests: int
+    """Requests started so far (sends and polls)."""
+    elapsed: float
+    """Seconds since the broadcast started."""
+    done: bool = False
+    """True for the last snapshot, sent once when the broadcast ends."""
+
+    @property
+    def settled(self) -> int:
+        """Recipients with a final result."""
+        return sum(self.counts.values())
+
+
+@attrs.frozen
+class BroadcastReport:
+    """Every recipient's result, in input order, and the counts by status."""
+
+    results: list[BroadcastResult]
+    estimate: BroadcastEstimate | None = None
+    """Set for a dry run, and when ``check_credits`` asked for one."""
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Recipients by status, e.g. ``{"delivered": 9800, "unknown": 3}``."""
+        return Counter(result.status for result in self.results)
+
+    def with_status(self, *statuses: str) -> Iterator[BroadcastResult]:
+        """The results having any of ``statuses``, in input order."""
+        wanted = frozenset(statuses)
+        return (result for result in self.results if result.status in wanted)
+
+    def __len__(self) -> int:
+        return len(self.results)

@@ -1,0 +1,116 @@
+"""Running a broadcast: as a stream of results, or collected into a report."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ._engine import BroadcastRun
+from ._report import (
+    BroadcastEstimate,
+    BroadcastProgress,
+    BroadcastReport,
+    BroadcastResult,
+)
+
+if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio brings
+    from exceptiongroup import BaseExceptionGroup
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from anyio.abc import ObjectReceiveStream
+
+    from .._client import IProgSMS
+    from ._config import BroadcastConfig
+    from ._recipients import Recipients
+
+__all__ = ["BroadcastStream", "collect", "open_stream"]
+
+
+class BroadcastStream:
+    """The results of a running broadcast, in the order recipients settle.
+
+    Iterate it with ``async for``. ``progress()`` gives the running counts at
+    any time, and ``estimate`` is set once a dry run or credit check made one.
+    """
+
+    __slots__ = ("_receive", "_run")
+
+    def __init__(
+        self, run: BroadcastRun, receive: ObjectReceiveStream[BroadcastResult]
+    ) -> None:
+        self._run = run
+        self._receive = receive
+
+    @property
+    def estimate(self) -> BroadcastEstimate | None:
+        """The `BroadcastEstimate`, after a dry run or a credit check; else None."""
+        return self._run.estimate
+
+    def progress(self) -> BroadcastProgress:
+        """The running counts now."""
+        return self._run.tally.snapshot()
+
+    def __aiter__(self) -> BroadcastStream:
+        return self
+
+    async def __anext__(self) -> BroadcastResult:
+        try:
+            return await self._receive.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+
+@asynccontextmanager
+async def open_stream(
+    client: IProgSMS, recipients: Recipients, config: BroadcastConfig
+) -> AsyncIterator[BroadcastStream]:
+    """Run a broadcast in a task group for the life of the ``async with`` block.
+
+    Leaving the block before the stream ends cancels the broadcast, which
+    drains: sends on the wire finish and are recorded, then it stops.
+    """
+    run = BroadcastRun(client, recipients, config)
+    send, receive = anyio.create_memory_object_stream[BroadcastResult](
+        config.concurrency
+    )
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(run.run, send)
+            try:
+                with receive:
+                    yield BroadcastStream(run, receive)
+            finally:
+                group.cancel_scope.cancel()
+    except BaseExceptionGroup as group_error:
+        raise _single(group_error) from None
+
+
+async def collect(
+    client: IProgSMS, recipients: Recipients, config: BroadcastConfig
+) -> BroadcastReport:
+    """Run a broadcast to the end and return every result in input order."""
+    results: list[BroadcastResult] = []
+    async with open_stream(client, recipients, config) as stream:
+        results.extend([result async for result in stream])
+        estimate = stream.estimate
+    results.sort(key=lambda result: result.index)
+    return BroadcastReport(results, estimate=estimate)
+
+
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one real error inside a task group's exception group, if there is one."""
+    cancelled = anyio.get_cancelled_exc_class()
+    errors: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop()
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        elif not isinstance(error, cancelled):
+            errors.append(error)
+    return errors[0] if len(errors) == 1 else group
