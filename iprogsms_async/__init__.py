@@ -9,8 +9,11 @@ from ._errors import (
     BadRequestError,
     ClientStateError,
     ConfigurationError,
+    InsufficientCreditsError,
+    InterruptedSendError,
     InvalidPhoneNumber,
     IProgSMSError,
+    JournalError,
     NotFoundError,
     RateLimitError,
     ResponseFormatError,
@@ -29,6 +32,14 @@ from ._phone import normalize_phone_number
 from ._schedule import MANILA
 from ._segments import SegmentCount, count_segments
 from ._version import __version__
+from .broadcast import (
+    BroadcastEstimate,
+    BroadcastProgress,
+    BroadcastReport,
+    BroadcastResult,
+    BroadcastStream,
+    Outgoing,
+)
 
 __all__ = [
     "MANILA",
@@ -37,15 +48,24 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BroadcastEstimate",
+    "BroadcastProgress",
+    "BroadcastReport",
+    "BroadcastResult",
+    "BroadcastStream",
     "ClientStateError",
     "ConfigurationError",
     "Credits",
     "IProgSMS",
     "IProgSMSError",
+    "InsufficientCreditsError",
+    "InterruptedSendError",
     "InvalidPhoneNumber",
+    "JournalError",
     "MessageStatus",
     "NetworkInfo",
     "NotFoundError",
+    "Outgoing",
     "RateLimitError",
     "Reminder",
     "ResponseFormatError",

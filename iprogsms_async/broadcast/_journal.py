@@ -177,7 +177,14 @@ class Journal:
                 return  # another caller's commit included these rows
             rows, self._queue = self._queue, []
             upto = self._queued
-            await self._run(_write, self._db, rows)
+            try:
+                await self._run(_write, self._db, rows)
+            except BaseException:
+                # Cancelled while waiting for the thread, or the write failed:
+                # keep the rows, ahead of any queued since, for the next commit.
+                # Writing a row twice is harmless (an upsert of the same state).
+                self._queue[:0] = rows
+                raise
             self._committed = upto
             self._last_flush = time.monotonic()
 

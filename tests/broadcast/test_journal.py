@@ -1,0 +1,170 @@
+"""Journal and resume: a rerun never texts anyone twice."""
+
+import sqlite3
+from contextlib import closing
+
+import anyio
+import pytest
+
+from iprogsms_async import JournalError
+from iprogsms_async.broadcast import ACCEPTED, UNKNOWN
+from iprogsms_async.broadcast._journal import text_digest
+from iprogsms_async.testing import FakeGateway, Faults, ManualClock
+
+from .conftest import numbers
+
+pytestmark = pytest.mark.anyio
+
+
+async def broadcast_until(client, recipients, journal, stop_after, **options):
+    """Run a journaled broadcast and cancel it after ``stop_after`` results."""
+    seen = []
+    with anyio.CancelScope() as scope:
+
+        def on_result(result):
+            seen.append(result)
+            if len(seen) >= stop_after:
+                scope.cancel()
+
+        await client.broadcast(
+            recipients, message="Hi", journal=journal, on_result=on_result, **options
+        )
+    return seen
+
+
+async def test_a_cancelled_broadcast_resumes_without_a_second_text(
+    tmp_path, no_backoff
+):
+    fake = FakeGateway(credits=100_000, seed=2, faults=Faults(latency=(0.0, 0.004)))
+    recipients = numbers(300)
+    journal = tmp_path / "broadcast.sqlite"
+    async with fake.client() as client:
+        first = await broadcast_until(
+            client, recipients, journal, stop_after=120, concurrency=10, poll=False
+        )
+        sent_first = len(fake.messages)
+        assert 120 <= sent_first < 300
+        # Every text the gateway holds was reported by the first run: after a
+        # cancellation no send is in doubt.
+        assert {r.message_id for r in first if r.message_id} == {
+            m.message_id for m in fake.messages
+        }
+        second = await client.broadcast(
+            recipients, message="Hi", journal=journal, concurrency=10, poll=False
+        )
+    assert second.counts == {ACCEPTED: 300}
+    for number in recipients:
+        assert fake.texts_to(number) == ["Hi"]
+    assert fake.requests["POST /sms_messages"] == 300
+
+
+async def test_a_resumed_broadcast_goes_on_polling_what_was_accepted(
+    tmp_path, no_backoff
+):
+    clock = ManualClock()
+    fake = FakeGateway(credits=1000, seed=2, delivery_delay=3600, clock=clock)
+    journal = tmp_path / "j.sqlite"
+    recipients = numbers(20)
+    async with fake.client() as client:
+        first = await client.broadcast(
+            recipients,
+            message="Hi",
+            journal=journal,
+            poll_interval=0.01,
+            poll_timeout=0.05,
+        )
+        assert first.counts == {"pending": 20}
+        clock.advance(3600)  # deliveries catch up
+        second = await client.broadcast(
+            recipients, message="Hi", journal=journal, poll_interval=0.01
+        )
+    assert second.counts == {"delivered": 20}
+    assert [r.message_id for r in second.results] == [
+        r.message_id for r in first.results
+    ]
+    assert fake.requests["POST /sms_messages"] == 20
+
+
+async def test_final_results_are_read_back_without_requests(tmp_path, no_backoff):
+    fake = FakeGateway(credits=1000, seed=2)
+    journal = tmp_path / "j.sqlite"
+    async with fake.client() as client:
+        await client.broadcast(
+            numbers(5), message="Hi", journal=journal, poll_interval=0.01
+        )
+        fake.reset_counters()
+        again = await client.broadcast(numbers(5), message="Hi", journal=journal)
+    assert again.counts == {"delivered": 5}
+    assert sum(fake.requests.values()) == 0
+
+
+async def test_a_send_in_doubt_after_a_crash_is_unknown_and_not_resent(
+    tmp_path, client, fake
+):
+    journal = tmp_path / "j.sqlite"
+    recipients = numbers(3)
+    # What a run killed mid-send leaves: the intent committed, no outcome.
+    async with fake.client() as c:
+        await c.broadcast(recipients[:1], message="Hi", journal=journal, poll=False)
+    with closing(sqlite3.connect(journal)) as db, db:
+        db.execute(
+            "INSERT INTO recipients VALUES (?, ?, 'sending', NULL, NULL, NULL, 0)",
+            ("09181234567", text_digest("Hi")),
+        )
+    report = await client.broadcast(
+        [*recipients, "09181234567"], message="Hi", journal=journal, poll=False
+    )
+    statuses = [r.status for r in report.results]
+    assert statuses == [ACCEPTED, ACCEPTED, ACCEPTED, UNKNOWN]
+    assert report.results[3].error.maybe_sent
+    assert "earlier run" in str(report.results[3].error)
+    assert fake.texts_to("09181234567") == []
+
+
+async def test_not_sent_recipients_are_sent_on_the_rerun(tmp_path, no_backoff):
+    fake = FakeGateway(credits=2, seed=2)
+    journal = tmp_path / "j.sqlite"
+    async with fake.client() as client:
+        first = await client.broadcast(
+            numbers(4), message="Hi", journal=journal, poll=False
+        )
+        assert first.counts == {ACCEPTED: 2, "rejected": 2}
+        fake.credits = 10
+        second = await client.broadcast(
+            numbers(4), message="Hi", journal=journal, poll=False
+        )
+    assert second.counts == {ACCEPTED: 4}
+    assert len(fake.messages) == 4
+
+
+async def test_the_dry_run_counts_what_a_journal_already_sent(tmp_path, client):
+    journal = tmp_path / "j.sqlite"
+    await client.broadcast(numbers(3), message="Hi", journal=journal, poll=False)
+    report = await client.broadcast(
+        numbers(5), message="Hi", journal=journal, dry_run=True
+    )
+    assert report.estimate.already_sent == 3
+    assert report.estimate.valid == 2
+    assert report.estimate.segments == 2
+
+
+async def test_two_runs_cannot_share_a_journal(tmp_path, no_backoff):
+    fake = FakeGateway(credits=1000, seed=2, faults=Faults(latency=0.05))
+    journal = tmp_path / "j.sqlite"
+    async with (
+        fake.client() as client,
+        client.broadcast_stream(
+            numbers(50), message="Hi", journal=journal, concurrency=2, poll=False
+        ) as results,
+    ):
+        await results.__anext__()
+        with pytest.raises(JournalError, match="in use"):
+            await client.broadcast(numbers(2), message="Other", journal=journal)
+
+
+async def test_a_file_that_is_not_a_journal_is_refused(tmp_path, client, fake):
+    path = tmp_path / "notes.txt"
+    path.write_text("these are my notes, not a database\n" * 100)
+    with pytest.raises(JournalError, match="not a broadcast journal"):
+        await client.broadcast(numbers(2), message="Hi", journal=path)
+    assert sum(fake.requests.values()) == 0
