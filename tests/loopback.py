@@ -65,6 +65,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # The stdlib's backlog of 5 refuses connections when a test opens many at once.
+    request_queue_size = 128
     routes: dict[str, Behaviour]
     hits: Counter[str]
     peers: set[tuple[str, int]]

@@ -39,9 +39,7 @@ def clock(monkeypatch):
         Clock.sleepers.append((Clock.now + max(0.0, seconds), event))
         await event.wait()
 
-    monkeypatch.setattr(
-        "iprogsms_async._ratelimit.current_time", lambda: Clock.now
-    )
+    monkeypatch.setattr("iprogsms_async._ratelimit.current_time", lambda: Clock.now)
     monkeypatch.setattr("iprogsms_async._ratelimit.sleep", sleep)
     return Clock
 
