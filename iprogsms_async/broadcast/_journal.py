@@ -200,6 +200,9 @@ def _connect(path: Path) -> sqlite3.Connection:
         connection = sqlite3.connect(
             path, check_same_thread=False, isolation_level=None, timeout=0
         )
+    except sqlite3.Error as exc:
+        raise JournalError(f"journal {path} cannot be opened: {exc}") from exc
+    try:
         # Held for the whole run: a second broadcast on the same journal fails
         # at once instead of sending the same texts alongside this one.
         connection.execute("PRAGMA locking_mode=EXCLUSIVE")
@@ -208,14 +211,15 @@ def _connect(path: Path) -> sqlite3.Connection:
         connection.execute("BEGIN EXCLUSIVE")
         connection.execute(_SCHEMA)
         connection.execute("COMMIT")
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc):
+    except sqlite3.Error as exc:
+        connection.close()
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise JournalError(
                 f"journal {path} is in use by another running broadcast"
             ) from exc
+        if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+            raise JournalError(f"{path} is not a broadcast journal: {exc}") from exc
         raise JournalError(f"journal {path} cannot be opened: {exc}") from exc
-    except sqlite3.DatabaseError as exc:
-        raise JournalError(f"{path} is not a broadcast journal: {exc}") from exc
     return connection
 
 
