@@ -38,7 +38,9 @@ from .broadcast import (
     BroadcastReport,
     BroadcastResult,
     BroadcastStream,
+    FileProblem,
     Outgoing,
+    RecipientsFile,
 )
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "ClientStateError",
     "ConfigurationError",
     "Credits",
+    "FileProblem",
     "IProgSMS",
     "IProgSMSError",
     "InsufficientCreditsError",
@@ -67,6 +70,7 @@ __all__ = [
     "NotFoundError",
     "Outgoing",
     "RateLimitError",
+    "RecipientsFile",
     "Reminder",
     "ResponseFormatError",
     "SegmentCount",

@@ -1,6 +1,7 @@
 """Broadcasts: thousands of texts with bounded concurrency, polled to delivery."""
 
 from ._config import BroadcastConfig
+from ._file import FileProblem, RecipientsFile
 from ._recipients import Outgoing, RecipientInput, Recipients
 from ._report import (
     ACCEPTED,
@@ -33,7 +34,9 @@ __all__ = [
     "BroadcastReport",
     "BroadcastResult",
     "BroadcastStream",
+    "FileProblem",
     "Outgoing",
     "RecipientInput",
     "Recipients",
+    "RecipientsFile",
 ]
