@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
@@ -308,24 +308,7 @@ class IProgSMS:
         wire finish and records them (``on_result``, the journal), then
         re-raises the cancellation.
         """
-        config = BroadcastConfig(
-            message=message,
-            concurrency=concurrency,
-            rate_limit=rate_limit,
-            sms_provider=sms_provider,
-            batch_size=batch_size,
-            poll=poll,
-            poll_interval=poll_interval,
-            poll_max_interval=poll_max_interval,
-            poll_timeout=poll_timeout,
-            non_final_statuses=non_final_statuses,
-            deduplicate=deduplicate,
-            journal=journal,
-            dry_run=dry_run,
-            check_credits=check_credits,
-            on_progress=on_progress,
-            on_result=on_result,
-        )
+        config = _broadcast_config(locals())
         return await collect(self, recipients, config)
 
     @asynccontextmanager
@@ -364,24 +347,7 @@ class IProgSMS:
         ``deduplicate``). Leaving the block early cancels the broadcast,
         which drains as `broadcast` describes.
         """
-        config = BroadcastConfig(
-            message=message,
-            concurrency=concurrency,
-            rate_limit=rate_limit,
-            sms_provider=sms_provider,
-            batch_size=batch_size,
-            poll=poll,
-            poll_interval=poll_interval,
-            poll_max_interval=poll_max_interval,
-            poll_timeout=poll_timeout,
-            non_final_statuses=non_final_statuses,
-            deduplicate=deduplicate,
-            journal=journal,
-            dry_run=dry_run,
-            check_credits=check_credits,
-            on_progress=on_progress,
-            on_result=on_result,
-        )
+        config = _broadcast_config(locals())
         async with open_stream(self, recipients, config) as stream:
             yield stream
 
@@ -433,6 +399,16 @@ class IProgSMS:
     def __repr__(self) -> str:
         state = " closed" if self._shared.closed else ""
         return f"<IProgSMS base_url={self._settings.base_url!r}{state}>"
+
+
+def _broadcast_config(arguments: dict[str, Any]) -> BroadcastConfig:
+    """The `BroadcastConfig` of a broadcast call's keyword arguments.
+
+    `IProgSMS.broadcast` and `IProgSMS.broadcast_stream` spell out every
+    option for readers and type checkers; this keeps the two from drifting.
+    """
+    options = {k: v for k, v in arguments.items() if k not in ("self", "recipients")}
+    return BroadcastConfig(**options)
 
 
 def _check_token(token: object) -> Secret:

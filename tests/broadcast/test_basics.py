@@ -1,14 +1,23 @@
 """A broadcast reports one result per input item, in order, with the right status."""
 
+import inspect
+
+import attrs
 import pytest
 
-from iprogsms_async import InsufficientCreditsError, IProgSMSError, ValidationError
+from iprogsms_async import (
+    InsufficientCreditsError,
+    IProgSMS,
+    IProgSMSError,
+    ValidationError,
+)
 from iprogsms_async.broadcast import (
     ACCEPTED,
     DRY_RUN,
     DUPLICATE,
     INVALID,
     REJECTED,
+    BroadcastConfig,
     BroadcastEstimate,
     Outgoing,
 )
@@ -260,3 +269,18 @@ async def test_the_stream_gives_the_same_results_as_they_settle(fake, client):
         seen.extend([result async for result in results])
         assert results.progress().counts == {ACCEPTED: 30}
     assert sorted(r.index for r in seen) == list(range(30))
+
+
+def test_broadcast_and_broadcast_stream_take_the_same_options():
+    def options(method):
+        parameters = inspect.signature(method).parameters
+        return {
+            name: p.default
+            for name, p in parameters.items()
+            if p.kind is p.KEYWORD_ONLY
+        }
+
+    assert options(IProgSMS.broadcast) == options(IProgSMS.broadcast_stream)
+    assert set(options(IProgSMS.broadcast)) == {
+        f.name for f in attrs.fields(BroadcastConfig)
+    } - {"progress_interval"}
