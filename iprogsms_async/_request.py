@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from ._ratelimit import RateLimiter
     from ._retry import RetryPolicy
+    from ._transports import ConnectionGate
 
 __all__ = ["Call", "Requester", "SharedState"]
 
@@ -57,6 +58,7 @@ _NOT_REACHED = (
 # Failures of our own making, also unsent, but retrying cannot help.
 _NEVER_SENT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 _RETRYABLE_READ_STATUS = 408
+_URL_CACHE_SIZE = 32
 
 
 @attrs.frozen
@@ -93,6 +95,37 @@ class SharedState:
     pause: ServerPause = attrs.field(factory=ServerPause)
     loop: LoopBinding = attrs.field(factory=LoopBinding)
     closed: bool = False
+    gate: ConnectionGate | None = None
+    """Holds requests beyond httpx's pool size outside its pool (see _transports)."""
+    on_the_wire: int = 0
+    _idle: anyio.Event | None = None
+
+    def begin_attempt(self) -> None:
+        """Count a request going on the wire; refuse it once the client is closed.
+
+        Checked here, as it is sent, and not only when the call began: the
+        client may have been closed while the call waited (a pause, the rate
+        limit, a retry), and httpx would raise a bare RuntimeError.
+        """
+        if self.closed:
+            raise ClientStateError("this IProgSMS client is closed")
+        self.on_the_wire += 1
+
+    def end_attempt(self) -> None:
+        """Count a request off the wire."""
+        self.on_the_wire -= 1
+        if not self.on_the_wire and self._idle is not None:
+            self._idle.set()
+
+    async def drained(self) -> None:
+        """Wait until no request is on the wire (each is bounded by its timeout).
+
+        Closing httpcore's pool under a request in flight makes it open a new
+        connection for the request, which is then never closed.
+        """
+        while self.on_the_wire:
+            self._idle = anyio.Event()
+            await self._idle.wait()
 
 
 class Requester:
@@ -106,6 +139,7 @@ class Requester:
         "_shield_sends",
         "_timeout",
         "_token",
+        "_urls",
     )
 
     def __init__(
@@ -126,6 +160,8 @@ class Requester:
         self._retry = retry
         self._limiter = limiter
         self._shield_sends = shield_sends
+        # Parsed once per path: httpx re-parses a URL string on every request.
+        self._urls: dict[str, httpx.URL] = {}
 
     async def request(self, call: Call, parse: Callable[[JSONObject], T]) -> T:
         """Send ``call`` (retrying where safe) and return ``parse`` of its body.
@@ -149,14 +185,23 @@ class Requester:
             await shared.pause.wait()
             if self._limiter is not None:
                 await self._limiter.acquire()
+            gate = shared.gate
             try:
-                if shield:
-                    # Once a send is on the wire, see it through: abandoning it
-                    # would leave the text in doubt. Waits between attempts stay
-                    # cancellable, and nothing is on the wire during them.
-                    with anyio.CancelScope(shield=True):
-                        return await self._attempt(call, parse, context)
-                return await self._attempt(call, parse, context)
+                # Waiting for a connection stays cancellable: nothing is sent yet.
+                if gate is not None and not await gate.acquire(self._timeout.pool):
+                    waited = httpx.PoolTimeout("no free connection in time")
+                    raise self._transport_error(waited, context) from waited
+                try:
+                    if shield:
+                        # Once a send is on the wire, see it through: abandoning
+                        # it would leave the text in doubt. Waits between
+                        # attempts stay cancellable; nothing is on the wire then.
+                        with anyio.CancelScope(shield=True):
+                            return await self._attempt(call, parse, context)
+                    return await self._attempt(call, parse, context)
+                finally:
+                    if gate is not None:
+                        gate.release()
             except (APIConnectionError, APIError) as error:
                 delay = self._retry_delay(call, error, retries)
                 if delay is None:
@@ -203,6 +248,7 @@ class Requester:
         request = self._build(http, call)
         debug = logger.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
+        self._shared.begin_attempt()
         try:
             response = await http.send(request, stream=True)
             try:
@@ -211,6 +257,8 @@ class Requester:
                 await response.aclose()
         except httpx.TransportError as exc:
             raise self._transport_error(exc, context) from exc
+        finally:
+            self._shared.end_attempt()
         if debug:
             logger.debug(
                 "%s %s -> %d (%.1f ms, %d bytes)",
@@ -249,12 +297,21 @@ class Requester:
             params = {**(params or {}), "api_token": token}
         return http.build_request(
             call.method,
-            self._base_url + call.path,
+            self._url(call.path),
             params=params,
             json=json,
             headers=self._shared.foreign_headers,
             timeout=self._timeout,
         )
+
+    def _url(self, path: str) -> httpx.URL:
+        """The parsed URL of ``path``, from a small cache of the fixed endpoints."""
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(self._base_url + path)
+            if len(self._urls) < _URL_CACHE_SIZE:  # reminder ids vary: bounded
+                self._urls[path] = url
+        return url
 
     def _transport_error(
         self, exc: httpx.TransportError, context: RequestContext
@@ -291,11 +348,23 @@ async def _read_capped(response: httpx.Response, context: RequestContext) -> byt
         _too_large(response, context)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            _too_large(response, context)
-        chunks.append(chunk)
+    try:
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                _too_large(response, context)
+            chunks.append(chunk)
+    except httpx.DecodingError as exc:  # a broken Content-Encoding (gzip...)
+        if not 200 <= response.status_code < 300:
+            return b""  # an error answer all the same: its status says which
+        raise ResponseFormatError(
+            f"HTTP {response.status_code} with a body that cannot be decoded: {exc}",
+            status_code=response.status_code,
+            body=None,
+            method=context.method,
+            url=context.url,
+            maybe_sent=context.sends_sms,
+        ) from exc
     return b"".join(chunks)
 
 

@@ -1,0 +1,145 @@
+"""httpx over aiohttp: httpx-aiohttp's transport, with failures told apart.
+
+Imported only for ``http_backend="aiohttp"`` (the ``aiohttp`` extra).
+
+The retry rule rests on one distinction: did the request possibly reach the
+gateway? httpx's own transport answers it by its exception classes
+(`httpx.ConnectError`, `httpx.ConnectTimeout` and `httpx.PoolTimeout`: not
+sent; anything else: maybe sent). httpx-aiohttp 0.2 maps aiohttp's errors
+coarsely: a connection the server closed mid-answer becomes
+`httpx.ConnectTimeout`, which would make a send that may have gone out look
+safe to repeat. This transport maps aiohttp's exceptions itself, choosing
+"maybe sent" whenever it cannot be sure.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport as _BaseTransport
+
+from ._transports import refuse_trio
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+__all__ = ["AiohttpTransport", "translate"]
+
+# From the most specific to the least: the first match decides.
+_TRANSLATIONS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
+    # Before anything was sent: a retry cannot duplicate a text.
+    (aiohttp.ClientProxyConnectionError, httpx.ProxyError),
+    (aiohttp.ClientConnectorError, httpx.ConnectError),  # refused, DNS, TLS
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # connect or pool wait
+    (aiohttp.ServerFingerprintMismatch, httpx.ConnectError),
+    (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
+    # The request may have reached the server.
+    (aiohttp.ClientHttpProxyError, httpx.ProxyError),
+    (aiohttp.SocketTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
+    (aiohttp.ClientOSError, httpx.ReadError),
+    (aiohttp.ClientError, httpx.ReadError),
+    (TimeoutError, httpx.ReadTimeout),
+)
+
+
+def translate(exc: BaseException) -> httpx.TransportError | None:
+    """The httpx exception for an aiohttp failure, or None for anything else.
+
+    ``exc`` may be aiohttp's own exception or httpx-aiohttp's translation of
+    it (whose cause is aiohttp's). A translation whose cause is unknown is
+    read as "the request may have reached the server".
+    """
+    original = exc
+    if isinstance(exc, httpx.TransportError):
+        cause = exc.__cause__
+        if cause is None:
+            return httpx.ReadError(str(exc) or type(exc).__name__)
+        original = cause
+    for source, target in _TRANSLATIONS:
+        if isinstance(original, source):
+            name = type(original).__name__
+            detail = str(original)
+            return target(f"{name}: {detail}" if detail else name)
+    if isinstance(exc, httpx.TransportError):
+        return httpx.ReadError(str(exc) or type(exc).__name__)
+    return None
+
+
+class _TranslatingStream(httpx.AsyncByteStream):
+    """A response body whose read errors are translated like the request's."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: httpx.AsyncByteStream) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
+            raise _translated(exc) from exc
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
+            raise _translated(exc) from exc
+
+
+def _translated(exc: BaseException) -> httpx.TransportError:
+    translated = translate(exc)
+    assert translated is not None  # noqa: S101 -- only called with those classes
+    return translated
+
+
+class AiohttpTransport(_BaseTransport):
+    """httpx-aiohttp's transport with one aiohttp session sized by ``limits``.
+
+    The session is created on the first request, inside the running asyncio
+    loop (aiohttp requires one), and closed by `aclose` (the client's).
+    Cookies are left to httpx (aiohttp's jar is a dummy), and the proxy
+    environment is ignored, as httpx ignores it for a transport passed in.
+    """
+
+    def __init__(self, *, limits: httpx.Limits) -> None:
+        super().__init__(limits=limits, trust_env=False, client=self._new_session)
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        refuse_trio()
+        limits = self.limits
+        if limits.keepalive_expiry is None:
+            connector = aiohttp.TCPConnector(
+                limit=limits.max_connections or 0, ssl=self.ssl_context
+            )
+        else:
+            connector = aiohttp.TCPConnector(
+                limit=limits.max_connections or 0,
+                keepalive_timeout=limits.keepalive_expiry,
+                ssl=self.ssl_context,
+            )
+        return aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through aiohttp, raising httpx's exception classes."""
+        try:
+            response = await super().handle_async_request(request)
+        except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
+            raise _translated(exc) from exc
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)  # noqa: S101 -- always
+        response.stream = _TranslatingStream(stream)
+        return response
+
+    async def aclose(self) -> None:
+        """Close the aiohttp session, if one was opened."""
+        if isinstance(self.client, aiohttp.ClientSession):
+            await self.client.close()

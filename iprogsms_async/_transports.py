@@ -1,0 +1,174 @@
+"""Which HTTP machinery carries the client's requests, and how it is sized.
+
+Two backends run the same `httpx.AsyncClient` API, so everything above the
+transport (retries, send-safety, error mapping) is one and the same:
+
+- ``"httpx"`` (the default): httpx's own transport, httpcore's connection
+  pool. Runs on asyncio and trio. Measured CPU-bound at a few hundred
+  requests a second on one core, and slower the more connections its pool
+  holds or the more requests wait in it.
+- ``"aiohttp"``: httpx over httpx-aiohttp's ``AiohttpTransport``, i.e.
+  aiohttp's connection pool and HTTP parser. Several times less CPU per
+  request; asyncio only. Needs the ``aiohttp`` extra, imported only when
+  chosen.
+
+`ConnectionGate` keeps requests that httpcore cannot serve yet out of its
+pool: it lets in at most as many requests as the pool has connections, and
+the rest wait in a cheap semaphore instead of in httpcore's queue, which
+httpcore walks on every pass (see ``benchmarks/RESULTS.md``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, get_args
+
+import anyio
+import httpx
+import sniffio
+
+from ._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "DEFAULT_AIOHTTP_LIMITS",
+    "DEFAULT_LIMITS",
+    "ConnectionGate",
+    "HTTPBackend",
+    "build_http_client",
+    "check_http_backend",
+    "gate_for",
+    "refuse_trio",
+]
+
+HTTPBackend = Literal["httpx", "aiohttp"]
+"""The HTTP machinery under the client: httpx's own, or aiohttp's."""
+
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=20, max_keepalive_connections=20, keepalive_expiry=30.0
+)
+"""httpx's pool: 20 connections, all kept alive.
+
+Keep-alive equals the maximum, so a busy client never reconnects per request
+(httpx's own default of 20 kept of 100 reconnected for nearly every request
+at 50 in flight: a TLS handshake each). httpcore spends CPU per connection on
+every pass, so its pool is kept small; `ConnectionGate` holds the requests
+beyond it. Measured in ``benchmarks/RESULTS.md``.
+"""
+
+DEFAULT_AIOHTTP_LIMITS = httpx.Limits(
+    max_connections=100, max_keepalive_connections=100, keepalive_expiry=30.0
+)
+"""aiohttp's pool costs little per connection, so it can hold many more."""
+
+_EXTRA_HINT = "pip install 'iprogsms-async[aiohttp]'"
+
+
+def check_http_backend(value: object) -> HTTPBackend:
+    """Return ``value`` if it names a backend; raise `ConfigurationError` if not."""
+    if value == "httpx":
+        return "httpx"
+    if value == "aiohttp":
+        return "aiohttp"
+    choices = ", ".join(repr(name) for name in get_args(HTTPBackend))
+    raise ConfigurationError(f"http_backend must be one of {choices}, not {value!r}")
+
+
+def refuse_trio() -> None:
+    """Raise `ConfigurationError` when running under trio: aiohttp cannot."""
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return
+    if library == "trio":
+        raise ConfigurationError(
+            "http_backend='aiohttp' runs on asyncio only, and this is trio: "
+            "use the default http_backend='httpx' under trio"
+        )
+
+
+def build_http_client(
+    backend: HTTPBackend,
+    *,
+    headers: Mapping[str, str],
+    timeout: httpx.Timeout,
+    limits: httpx.Limits | None,
+    transport: httpx.AsyncBaseTransport | None,
+) -> httpx.AsyncClient:
+    """Create the `httpx.AsyncClient` a client owns, over the chosen backend."""
+    if backend == "aiohttp":
+        if transport is not None:
+            raise ConfigurationError(
+                "pass either http_backend='aiohttp' or a transport, not both"
+            )
+        refuse_trio()
+        try:
+            from ._aiohttp import AiohttpTransport  # noqa: PLC0415 -- optional extra
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"http_backend='aiohttp' needs aiohttp and httpx-aiohttp: {_EXTRA_HINT}"
+                f" ({exc})"
+            ) from None
+        transport = AiohttpTransport(limits=limits or DEFAULT_AIOHTTP_LIMITS)
+    return httpx.AsyncClient(
+        headers=headers,
+        timeout=timeout,
+        limits=limits or DEFAULT_LIMITS,
+        transport=transport,
+        follow_redirects=False,
+    )
+
+
+class ConnectionGate:
+    """At most ``size`` requests inside httpcore's pool at once; the rest wait here.
+
+    httpcore 1.0 re-examines every queued request against every connection
+    each time a request arrives or leaves, so requests queued in its pool cost
+    CPU for all the others. Waiting in an anyio semaphore costs nothing. The
+    wait is bounded by the pool timeout, as httpcore's own would be.
+
+    The semaphore is made on first use, inside the event loop the client is
+    bound to (anyio primitives belong to one backend).
+    """
+
+    __slots__ = ("_semaphore", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._semaphore: anyio.Semaphore | None = None
+
+    async def acquire(self, patience: float | None) -> bool:
+        """Take a place, waiting at most ``patience`` seconds; False if none came."""
+        semaphore = self._semaphore
+        if semaphore is None:
+            semaphore = self._semaphore = anyio.Semaphore(self.size)
+        try:
+            semaphore.acquire_nowait()  # no checkpoint while places are free
+        except anyio.WouldBlock:
+            with anyio.move_on_after(patience):
+                await semaphore.acquire()
+                return True
+            return False
+        return True
+
+    def release(self) -> None:
+        """Give back a place taken with `acquire`."""
+        assert self._semaphore is not None  # noqa: S101 -- acquired first
+        self._semaphore.release()
+
+
+def gate_for(
+    backend: HTTPBackend,
+    limits: httpx.Limits | None,
+    transport: httpx.AsyncBaseTransport | None,
+) -> ConnectionGate | None:
+    """The gate for a client created here, or None where it does not apply.
+
+    Only httpx's own pool needs it; a transport passed in is not known to
+    have a pool at all.
+    """
+    if backend != "httpx" or transport is not None:
+        return None
+    size = (limits or DEFAULT_LIMITS).max_connections
+    return ConnectionGate(size) if size is not None else None
