@@ -33,6 +33,7 @@ _NOT_JSON = object()
 _MESSAGE_KEYS = ("message", "error", "errors", "detail")
 _ERROR_WORDS = frozenset({"error", "fail", "failed", "failure"})
 _MAX_MESSAGE = 500
+_MAX_DEPTH = 20
 _MAX_TEXT_BODY = 2000
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
@@ -144,8 +145,10 @@ def _declared_error_status(status: object) -> int | None:
         word = status.strip().lower()
         if word in _ERROR_WORDS:
             return 0
-        if word.isdigit() and int(word) >= 400:
-            return int(word)
+        if word.isdecimal():  # what int() reads: isdigit() passes "²" too
+            # int() refuses thousands of digits; such a "code" is an error.
+            code = int(word) if len(word) <= 9 else 999
+            return code if code >= 400 else None
     return None
 
 
@@ -158,14 +161,16 @@ def _gateway_message(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _flatten(value: object) -> str:
+def _flatten(value: object, depth: int = 0) -> str:
     """Turn a string, a list or a field-to-messages mapping into one line."""
     if isinstance(value, str):
         return value.strip()
+    if depth > _MAX_DEPTH:  # JSON nested deeper than the stack allows
+        return "..."
     if isinstance(value, list | tuple):
-        return "; ".join(filter(None, (_flatten(item) for item in value)))
+        return "; ".join(filter(None, (_flatten(item, depth + 1) for item in value)))
     if isinstance(value, Mapping):
-        parts = (f"{key}: {_flatten(item)}" for key, item in value.items())
+        parts = (f"{key}: {_flatten(item, depth + 1)}" for key, item in value.items())
         return "; ".join(parts)
     if value is None:
         return ""

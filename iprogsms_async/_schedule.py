@@ -86,7 +86,8 @@ def parse_timestamp(text: str) -> datetime:
 def _api_form(when: datetime) -> str:
     hour12 = when.hour % 12 or 12
     half = "AM" if when.hour < 12 else "PM"
-    return f"{when:%Y-%m-%d} {hour12:02d}:{when.minute:02d}{half}"
+    date = f"{when.year:04d}-{when.month:02d}-{when.day:02d}"  # %Y drops zeros
+    return f"{date} {hour12:02d}:{when.minute:02d}{half}"
 
 
 def _parse_api_form(text: str, *, field: str) -> datetime:

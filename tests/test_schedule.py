@@ -107,3 +107,9 @@ def test_response_timestamps_become_aware_manila_datetimes(text, expected):
 def test_garbage_timestamps_raise_value_error():
     with pytest.raises(ValueError):  # noqa: PT011
         parse_timestamp("last tuesday")
+
+
+def test_years_before_1000_keep_four_digits():
+    assert format_scheduled_at(datetime(999, 1, 2, 3, 4, tzinfo=MANILA)) == (
+        "0999-01-02 03:04AM"
+    )

@@ -105,6 +105,9 @@ class BroadcastRun:
         self._journal: Journal | None = None
         self._seen: set[tuple[str, str]] = set()
         self._polls: list[tuple[float, int, _Poll]] = []
+        # Every accepted text not yet settled, wherever its poll is: due, on
+        # its way to a worker, or in flight (cancelled there, it is still here).
+        self._polling: dict[_Poll, None] = {}
         self._order = itertools.count()
         self._outbox: deque[BroadcastResult] = deque()
         self._out: ObjectSendStream[BroadcastResult] | None = None
@@ -355,6 +358,7 @@ class BroadcastRun:
             interval=config.poll_interval,
             status=status,
         )
+        self._polling[entry] = None
         self._push_poll(entry, now)
 
     def _push_poll(self, entry: _Poll, now: float) -> None:
@@ -397,6 +401,7 @@ class BroadcastRun:
         self._push_poll(entry, now)
 
     def _settle_poll(self, entry: _Poll, *, final: bool) -> None:
+        del self._polling[entry]
         status = entry.status or ACCEPTED
         journal = self._journal
         if journal is not None and entry.key is not None:
@@ -449,9 +454,9 @@ class BroadcastRun:
 
     def _settle_leftovers(self) -> None:
         """On an early end, report what was accepted and still being polled."""
-        while self._polls:
-            _, _, entry = heapq.heappop(self._polls)
-            self._settle_poll(entry, final=False)
+        self._polls.clear()
+        while self._polling:
+            self._settle_poll(next(iter(self._polling)), final=False)
 
     # --- the journal --------------------------------------------------------
 

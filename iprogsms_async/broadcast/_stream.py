@@ -103,7 +103,11 @@ async def collect(
 
 
 def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one real error inside a task group's exception group, if there is one."""
+    """The one real error inside a task group's exception group, if there is one.
+
+    Several workers may meet the same stop at once (a closed client, a bad
+    token): errors all of one type count as one.
+    """
     cancelled = anyio.get_cancelled_exc_class()
     errors: list[BaseException] = []
     pending: list[BaseException] = [group]
@@ -113,4 +117,6 @@ def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
             pending.extend(error.exceptions)
         elif not isinstance(error, cancelled):
             errors.append(error)
-    return errors[0] if len(errors) == 1 else group
+    first = errors[0] if errors else None
+    same = all(type(error) is type(first) for error in errors)
+    return first if first is not None and same else group

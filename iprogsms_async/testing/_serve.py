@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import sniffio
 
+from .._redact import redact_url
 from ._asgi import ConnectionDropped
 
 if TYPE_CHECKING:
@@ -55,7 +56,25 @@ class _QuietDrops(logging.Filter):
         )
 
 
+class _RedactedAccess(logging.Filter):
+    """Takes the token out of uvicorn's access log lines, should there be any.
+
+    ``access_log=False`` is not enough: uvicorn logs each request whenever its
+    access logger has a handler, and pytest (9 and later) attaches its capture
+    handlers to every logger that does not propagate. A GET or DELETE carries
+    the token in the query string of the logged path.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_url(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
 _FILTER = _QuietDrops()
+_ACCESS_FILTER = _RedactedAccess()
 _FILTER_LOCK = threading.Lock()
 
 
@@ -64,6 +83,9 @@ def _quiet_drops() -> None:
         error_logger = logging.getLogger("uvicorn.error")
         if _FILTER not in error_logger.filters:
             error_logger.addFilter(_FILTER)
+        access_logger = logging.getLogger("uvicorn.access")
+        if _ACCESS_FILTER not in access_logger.filters:
+            access_logger.addFilter(_ACCESS_FILTER)
 
 
 def _bind(host: str, port: int) -> socket.socket:
