@@ -1,0 +1,307 @@
+"""What every benchmark script shares: the stub server, pinning, and tables.
+
+Not a benchmark itself. Each script imports it from its own folder (scripts
+run as ``python benchmarks/NAME.py`` have this folder on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import shutil
+import ssl
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+
+    import aiohttp
+    import httpx
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "bench-token-0123456789"  # noqa: S105 -- the stub accepts any
+SERVER_CORE = 1
+CLIENT_CORE = 0
+
+
+def can_pin() -> bool:
+    """Whether client and server can each have a core of their own."""
+    try:
+        cores = os.sched_getaffinity(0)
+    except AttributeError:  # not Linux
+        return False
+    return {CLIENT_CORE, SERVER_CORE} <= cores
+
+
+def pin_client() -> str:
+    """Pin this process to the client's core; say what was done."""
+    if not can_pin():
+        return "not pinned (fewer than 2 cores or no affinity support)"
+    os.sched_setaffinity(0, {CLIENT_CORE})
+    return f"client on core {CLIENT_CORE}"
+
+
+class Stub:
+    """A running stub gateway: its base URL, and what it has served."""
+
+    def __init__(self, url: str, tls: TLS | None) -> None:
+        self.url = url
+        self._root = url.removesuffix("/api/v1")
+        self._context = tls.client_context() if tls is not None else None
+
+    def stats(self) -> dict[str, int]:
+        """Connections accepted and requests answered so far."""
+        with urllib.request.urlopen(  # noqa: S310 -- our own loopback server
+            self._root + "/__stats", context=self._context
+        ) as answer:
+            stats: dict[str, int] = json.load(answer)
+        return stats
+
+
+@contextlib.contextmanager
+def stub(latency_ms: float = 0.0, tls: TLS | None = None) -> Iterator[Stub]:
+    """Run the stub gateway in its own process; yield it.
+
+    The server is pinned to its own core with ``taskset`` when it can be, so
+    it never competes with the client being measured. With ``tls`` it serves
+    HTTPS (the URL says so).
+    """
+    command = [
+        sys.executable,
+        str(HERE / "stub_gateway.py"),
+        "--latency-ms",
+        str(latency_ms),
+    ]
+    if tls is not None:
+        command += ["--tls", str(tls.cert), str(tls.key)]
+    if can_pin() and shutil.which("taskset"):
+        command = ["taskset", "-c", str(SERVER_CORE), *command]
+    with subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as server:
+        try:
+            assert server.stdout is not None
+            line = server.stdout.readline().split()
+            if not line or line[0] != "ready":
+                raise RuntimeError(f"the stub gateway did not start: {line!r}")
+            scheme = "https" if tls is not None else "http"
+            yield Stub(f"{scheme}://127.0.0.1:{line[1]}/api/v1", tls)
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+class TLS:
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+
+    def __init__(self, folder: Path) -> None:
+        self.cert = folder / "cert.pem"
+        self.key = folder / "key.pem"
+        subprocess.run(
+            [  # noqa: S607 -- the openssl command on PATH
+                "openssl", "req", "-x509", "-newkey", "ec",
+                "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-keyout", str(self.key), "-out", str(self.cert),
+                "-days", "1", "-nodes", "-subj", "/CN=127.0.0.1",
+                "-addext", "subjectAltName=IP:127.0.0.1",
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+
+    def client_context(self) -> ssl.SSLContext:
+        """An SSL context that trusts this certificate."""
+        return ssl.create_default_context(cafile=str(self.cert))
+
+    @staticmethod
+    def available() -> bool:
+        """Whether the openssl command is there to make one."""
+        return shutil.which("openssl") is not None
+
+
+def versions() -> str:
+    """The versions of the packages that decide the numbers."""
+    names = ("iprogsms-async", "httpx", "httpcore", "aiohttp", "httpx-aiohttp", "anyio")
+    return ", ".join(
+        f"{name} {importlib.metadata.version(name)}"
+        if _has(name)
+        else f"{name} (not installed)"
+        for name in names
+    )
+
+
+def _has(name: str) -> bool:
+    try:
+        importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def machine() -> str:
+    """One line on the machine: CPU, cores, Python, and the date."""
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return (
+        f"{model}, {os.cpu_count()} cores, Python {platform.python_version()} "
+        f"on {platform.system()}, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
+    )
+
+
+def header(title: str, detail: str) -> None:
+    """Print what is measured and where."""
+    print(f"# {title}")
+    print()
+    print(f"- machine: {machine()}")
+    print(f"- {versions()}")
+    print(f"- {detail}")
+    print()
+
+
+def table(headings: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Print a Markdown table."""
+    print("| " + " | ".join(headings) + " |")
+    print("|" + "|".join(" --- " for _ in headings) + "|")
+    for row in rows:
+        print("| " + " | ".join(str(cell) for cell in row) + " |")
+    print()
+
+
+def median(values: Sequence[float]) -> float:
+    """The median, or NaN for none."""
+    return statistics.median(values) if values else float("nan")
+
+
+def ratio(value: float, baseline: float) -> str:
+    """``value / baseline`` as ``1.23x``."""
+    if not baseline or math.isnan(baseline):
+        return "n/a"
+    return f"{value / baseline:.2f}x"
+
+
+def verdict(met: bool) -> str:
+    """How a target reads in a table."""
+    return "met" if met else "MISSED"
+
+
+class Clock:
+    """Wall and CPU time of a stretch of code (CPU of this whole process)."""
+
+    def __init__(self) -> None:
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[None]:
+        """Add the time spent in the ``with`` block."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall += time.perf_counter() - wall
+            self.cpu += time.process_time() - cpu
+
+
+def has_aiohttp() -> bool:
+    """Whether the ``[aiohttp]`` extra is installed."""
+    return _has("aiohttp") and _has("httpx-aiohttp")
+
+
+MESSAGE = "Your bill is due on the 8th. Salamat!"
+
+
+def numbers(count: int) -> Iterator[str]:
+    """Distinct valid Philippine mobile numbers, lazily."""
+    return (f"0917{i:07d}" for i in range(count))
+
+
+# --- the hand-written loops a user would write without the library ----------
+
+
+async def httpx_loop(
+    http: httpx.AsyncClient,
+    base_url: str,
+    recipients: Iterable[str],
+    concurrency: int,
+    *,
+    poll: bool = True,
+) -> list[str]:
+    """Semaphore + gather over httpx: send each text, then poll it once.
+
+    Returns each recipient's status ("delivered", or "accepted" unpolled).
+    """
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(number: str) -> str:
+        async with semaphore:
+            answer = await http.post(
+                base_url + "/sms_messages",
+                json={"api_token": TOKEN, "phone_number": number, "message": MESSAGE},
+            )
+            answer.raise_for_status()
+            message_id = answer.json()["message_id"]
+        if not poll:
+            return "accepted"
+        async with semaphore:
+            answer = await http.get(
+                base_url + "/sms_messages/status",
+                params={"api_token": TOKEN, "message_id": message_id},
+            )
+            answer.raise_for_status()
+            status: str = answer.json()["message_status"]
+            return status
+
+    return await asyncio.gather(*(one(number) for number in recipients))
+
+
+async def aiohttp_loop(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    recipients: Iterable[str],
+    concurrency: int,
+    *,
+    poll: bool = True,
+) -> list[str]:
+    """The same loop over a raw aiohttp session."""
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(number: str) -> str:
+        async with (
+            semaphore,
+            session.post(
+                base_url + "/sms_messages",
+                json={"api_token": TOKEN, "phone_number": number, "message": MESSAGE},
+            ) as answer,
+        ):
+            answer.raise_for_status()
+            message_id = (await answer.json())["message_id"]
+        if not poll:
+            return "accepted"
+        async with (
+            semaphore,
+            session.get(
+                base_url + "/sms_messages/status",
+                params={"api_token": TOKEN, "message_id": message_id},
+            ) as answer,
+        ):
+            answer.raise_for_status()
+            status: str = (await answer.json())["message_status"]
+            return status
+
+    return await asyncio.gather(*(one(number) for number in recipients))

@@ -1,0 +1,176 @@
+"""Client CPU per request: the library against raw httpx on the same transport.
+
+For each backend, the same ``--n`` requests go through ``client.sms.send``
+(and ``client.sms.status``) and through a raw ``httpx.AsyncClient.post``
+(``.get``) with ``raise_for_status()`` and ``.json()``, on the same kind of
+transport with the same pool, against the same stub server, driven by the
+same fixed pool of ``--concurrency`` workers. Rounds alternate between the
+two, and the table gives medians and the ratio library / raw (target: at most
+1.15x).
+
+    python benchmarks/bench_request_cpu.py
+    python benchmarks/bench_request_cpu.py --n 500 --rounds 3 --backends httpx
+
+Client on core 0, stub server on core 1 (when there are two).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import time
+from typing import TYPE_CHECKING
+
+import _harness as h
+import httpx
+
+from iprogsms_async import IProgSMS
+from iprogsms_async._transports import DEFAULT_AIOHTTP_LIMITS, DEFAULT_LIMITS
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+TARGET = 1.15
+
+
+async def _drive(
+    operation: Callable[[int], Awaitable[object]], n: int, concurrency: int
+) -> float:
+    """Run ``operation(i)`` for i < n on ``concurrency`` workers; CPU µs each."""
+    counter = itertools.count()
+
+    async def worker() -> None:
+        while (i := next(counter)) < n:
+            await operation(i)
+
+    await operation(-1)  # warm up: connect, import, build caches
+    cpu = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return (time.process_time() - cpu) / n * 1e6
+
+
+def _raw_client(backend: str) -> httpx.AsyncClient:
+    """A raw httpx client on the same transport the library would build."""
+    if backend == "aiohttp":
+        from iprogsms_async._aiohttp import AiohttpTransport  # noqa: PLC0415
+
+        return httpx.AsyncClient(
+            transport=AiohttpTransport(limits=DEFAULT_AIOHTTP_LIMITS)
+        )
+    return httpx.AsyncClient(limits=DEFAULT_LIMITS)
+
+
+async def library_round(
+    url: str, backend: str, n: int, concurrency: int
+) -> tuple[float, float]:
+    """CPU µs per send and per status read through the library."""
+    async with IProgSMS(h.TOKEN, base_url=url, http_backend=backend) as client:  # type: ignore[arg-type]
+        sent = await client.sms.send("09170000000", h.MESSAGE)
+
+        async def send(i: int) -> object:
+            return await client.sms.send(f"0917{i % 10_000_000:07d}", h.MESSAGE)
+
+        async def status(_: int) -> object:
+            return await client.sms.status(sent.message_id)
+
+        return (
+            await _drive(send, n, concurrency),
+            await _drive(status, n, concurrency),
+        )
+
+
+async def raw_round(
+    url: str, backend: str, n: int, concurrency: int
+) -> tuple[float, float]:
+    """CPU µs per send and per status read through raw httpx."""
+    async with _raw_client(backend) as http:
+
+        async def send(i: int) -> object:
+            answer = await http.post(
+                url + "/sms_messages",
+                json={
+                    "api_token": h.TOKEN,
+                    "phone_number": f"0917{i % 10_000_000:07d}",
+                    "message": h.MESSAGE,
+                },
+            )
+            answer.raise_for_status()
+            return answer.json()["message_id"]
+
+        message_id = await send(0)
+
+        async def status(_: int) -> object:
+            answer = await http.get(
+                url + "/sms_messages/status",
+                params={"api_token": h.TOKEN, "message_id": message_id},
+            )
+            answer.raise_for_status()
+            return answer.json()["message_status"]
+
+        return (
+            await _drive(send, n, concurrency),
+            await _drive(status, n, concurrency),
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--n", type=int, default=3000, help="requests per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--backends", default="httpx,aiohttp")
+    args = parser.parse_args()
+    backends = [
+        b for b in args.backends.split(",") if b != "aiohttp" or h.has_aiohttp()
+    ]
+    pinned = h.pin_client()
+    h.header(
+        "Client CPU per request: the library against raw httpx",
+        f"{args.n} requests per round and operation, {args.concurrency} workers, "
+        f"median of {args.rounds} alternating rounds, {pinned}, 0 ms server latency",
+    )
+    rows = []
+    with h.stub() as server:
+        for backend in backends:
+            raw: list[tuple[float, float]] = []
+            lib: list[tuple[float, float]] = []
+            for _ in range(args.rounds):
+                raw.append(
+                    asyncio.run(
+                        raw_round(server.url, backend, args.n, args.concurrency)
+                    )
+                )
+                lib.append(
+                    asyncio.run(
+                        library_round(server.url, backend, args.n, args.concurrency)
+                    )
+                )
+            for column, operation in enumerate(("sms.send", "sms.status")):
+                raw_cpu = h.median([r[column] for r in raw])
+                lib_cpu = h.median([r[column] for r in lib])
+                rows.append(
+                    (
+                        backend,
+                        operation,
+                        f"{raw_cpu:,.0f}",
+                        f"{lib_cpu:,.0f}",
+                        h.ratio(lib_cpu, raw_cpu),
+                        f"≤ {TARGET}x: {h.verdict(lib_cpu <= TARGET * raw_cpu)}",
+                    )
+                )
+    h.table(
+        [
+            "backend",
+            "operation",
+            "raw httpx µs/request",
+            "library µs/request",
+            "library / raw",
+            "target",
+        ],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()

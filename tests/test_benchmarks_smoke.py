@@ -1,0 +1,52 @@
+"""Every benchmark script runs, at a tiny size, and prints its table.
+
+So the benchmarks cannot rot. Nothing here looks at a number: timings on a
+shared machine prove nothing in a test. Each script starts its own stub
+server on 127.0.0.1.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+RUNS = {
+    "bench_request_cpu.py": ["--n", "30", "--rounds", "1", "--concurrency", "3"],
+    "bench_broadcast.py": ["--n", "40", "--concurrency", "4", "--latency-ms", "0,5"],
+    "bench_memory.py": ["--n", "60", "--concurrency", "4"],
+    "profile_broadcast.py": ["--n", "40", "--concurrency", "4", "--top", "5"],
+    "bench_transports.py": [
+        "--n", "30", "--rounds", "1", "--latency-ms", "0", "--concurrency", "4",
+        "--limits", "2",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("script", sorted(RUNS))
+def test_the_benchmark_runs_and_prints_its_table(script):
+    result = subprocess.run(
+        [sys.executable, "-W", "error", str(BENCHMARKS / script), *RUNS[script]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("# ")
+    assert any(line.startswith("| --- |") for line in lines), result.stdout
+    assert "machine:" in result.stdout
+
+
+def test_every_script_is_smoke_tested():
+    scripts = {
+        path.name
+        for path in BENCHMARKS.glob("*.py")
+        if path.name not in {"_harness.py", "stub_gateway.py"}
+    }
+    assert scripts == set(RUNS)
