@@ -58,6 +58,7 @@ _NOT_REACHED = (
 # Failures of our own making, also unsent, but retrying cannot help.
 _NEVER_SENT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 _RETRYABLE_READ_STATUS = 408
+_TOO_LARGE = f"a body over {MAX_BODY_BYTES} bytes"
 _URL_CACHE_SIZE = 32
 
 
@@ -345,32 +346,29 @@ async def _read_capped(response: httpx.Response, context: RequestContext) -> byt
     """Read the body, refusing one larger than `MAX_BODY_BYTES`."""
     declared = response.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        _too_large(response, context)
+        raise _unreadable(response, context, _TOO_LARGE)
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > MAX_BODY_BYTES:
-                _too_large(response, context)
+                raise _unreadable(response, context, _TOO_LARGE)
             chunks.append(chunk)
     except httpx.DecodingError as exc:  # a broken Content-Encoding (gzip...)
         if not 200 <= response.status_code < 300:
             return b""  # an error answer all the same: its status says which
-        raise ResponseFormatError(
-            f"HTTP {response.status_code} with a body that cannot be decoded: {exc}",
-            status_code=response.status_code,
-            body=None,
-            method=context.method,
-            url=context.url,
-            maybe_sent=context.sends_sms,
-        ) from exc
+        what = f"a body that cannot be decoded: {exc}"
+        raise _unreadable(response, context, what) from exc
     return b"".join(chunks)
 
 
-def _too_large(response: httpx.Response, context: RequestContext) -> None:
-    raise ResponseFormatError(
-        f"HTTP {response.status_code} with a body over {MAX_BODY_BYTES} bytes",
+def _unreadable(
+    response: httpx.Response, context: RequestContext, what: str
+) -> ResponseFormatError:
+    """The error for an answer whose body cannot be read at all."""
+    return ResponseFormatError(
+        f"HTTP {response.status_code} with {what}",
         status_code=response.status_code,
         body=None,
         method=context.method,

@@ -422,14 +422,7 @@ class BroadcastRun:
         error: IProgSMSError | None = None,
     ) -> None:
         self._settle_result(
-            BroadcastResult(
-                index=recipient.index,
-                phone_number=recipient.phone_number,
-                message=recipient.message,
-                status=status,
-                message_id=message_id,
-                error=error,
-            )
+            recipient.result(status, message_id=message_id, error=error)
         )
 
     def _settle_result(self, result: BroadcastResult) -> None:

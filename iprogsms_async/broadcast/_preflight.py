@@ -6,7 +6,7 @@ from collections.abc import AsyncIterable
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .._errors import InterruptedSendError, IProgSMSError
+from .._errors import InterruptedSendError
 from .._segments import count_segments
 from ._journal import ACCEPTED as J_ACCEPTED
 from ._journal import FINAL as J_FINAL
@@ -64,10 +64,10 @@ async def estimate(
         message = recipient.message
         if recipient.problem is not None or message is None:
             invalid += 1
-            result = _result(recipient, INVALID, error=recipient.problem)
+            result = recipient.result(INVALID, error=recipient.problem)
         elif config.deduplicate and (recipient.phone_number, message) in seen:
             duplicates += 1
-            result = _result(recipient, DUPLICATE)
+            result = recipient.result(DUPLICATE)
         else:
             seen.add((recipient.phone_number, message))
             entry = (
@@ -81,7 +81,7 @@ async def estimate(
             else:
                 valid += 1
                 segments += _segments(message)
-                result = _result(recipient, DRY_RUN)
+                result = recipient.result(DRY_RUN)
         if on_result is not None:
             await on_result(result)
     return BroadcastEstimate(
@@ -97,30 +97,12 @@ async def estimate(
 def resumed_result(recipient: Recipient, entry: JournalEntry) -> BroadcastResult:
     """The result of a recipient an earlier run sent (or may have), without polling."""
     if entry.state in (J_ACCEPTED, J_FINAL) and entry.message_id is not None:
-        return _result(recipient, entry.status or ACCEPTED, message_id=entry.message_id)
-    return _result(
-        recipient,
+        return recipient.result(entry.status or ACCEPTED, message_id=entry.message_id)
+    return recipient.result(
         UNKNOWN,
         message_id=entry.message_id,
         error=InterruptedSendError(
             "an earlier run of this broadcast stopped while this text was being "
             "sent; it may have gone out, so it is not sent again"
         ),
-    )
-
-
-def _result(
-    recipient: Recipient,
-    status: str,
-    *,
-    message_id: str | None = None,
-    error: IProgSMSError | None = None,
-) -> BroadcastResult:
-    return BroadcastResult(
-        index=recipient.index,
-        phone_number=recipient.phone_number,
-        message=recipient.message,
-        status=status,
-        message_id=message_id,
-        error=error,
     )

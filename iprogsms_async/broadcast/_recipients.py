@@ -8,9 +8,10 @@ from typing import TypeAlias
 import anyio.lowlevel
 import attrs
 
-from .._errors import ValidationError
+from .._errors import IProgSMSError, ValidationError
 from .._phone import normalize_phone_number
 from .._validation import check_message
+from ._report import BroadcastResult
 
 __all__ = ["Outgoing", "Recipient", "RecipientInput", "Recipients", "read_recipients"]
 
@@ -37,6 +38,23 @@ class Recipient:
     """Canonical when valid; otherwise the input as given (shortened)."""
     message: str | None
     problem: ValidationError | None = None
+
+    def result(
+        self,
+        status: str,
+        *,
+        message_id: str | None = None,
+        error: IProgSMSError | None = None,
+    ) -> BroadcastResult:
+        """This recipient's final result."""
+        return BroadcastResult(
+            index=self.index,
+            phone_number=self.phone_number,
+            message=self.message,
+            status=status,
+            message_id=message_id,
+            error=error,
+        )
 
 
 _SHOWN = 64
