@@ -20,6 +20,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport as _BaseTransport
 
+from ._redact import redact_url
 from ._transports import refuse_trio
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ _TRANSLATIONS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...
     (aiohttp.ServerFingerprintMismatch, httpx.ConnectError),
     (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
     # The request may have reached the server.
-    (aiohttp.ClientHttpProxyError, httpx.ProxyError),
+    # (httpx.ProxyError would read as "not sent": a proxy's HTTP error may not be.)
+    (aiohttp.ClientHttpProxyError, httpx.RemoteProtocolError),
     (aiohttp.SocketTimeoutError, httpx.ReadTimeout),
     (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
     (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
@@ -53,21 +55,24 @@ def translate(exc: BaseException) -> httpx.TransportError | None:
 
     ``exc`` may be aiohttp's own exception or httpx-aiohttp's translation of
     it (whose cause is aiohttp's). A translation whose cause is unknown is
-    read as "the request may have reached the server".
+    read as "the request may have reached the server". The text keeps no
+    token: aiohttp's exceptions name the request URL, and the translation is
+    raised without them chained.
     """
     original = exc
     if isinstance(exc, httpx.TransportError):
         cause = exc.__cause__
         if cause is None:
-            return httpx.ReadError(str(exc) or type(exc).__name__)
+            return httpx.ReadError(redact_url(str(exc)) or type(exc).__name__)
         original = cause
     for source, target in _TRANSLATIONS:
         if isinstance(original, source):
             name = type(original).__name__
-            detail = str(original)
+            # aiohttp's texts can carry the request URL, and a GET's URL the token.
+            detail = redact_url(str(original))
             return target(f"{name}: {detail}" if detail else name)
     if isinstance(exc, httpx.TransportError):
-        return httpx.ReadError(str(exc) or type(exc).__name__)
+        return httpx.ReadError(redact_url(str(exc)) or type(exc).__name__)
     return None
 
 
@@ -80,20 +85,35 @@ class _TranslatingStream(httpx.AsyncByteStream):
         self._inner = inner
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        failure: httpx.TransportError | None = None
         try:
             async for chunk in self._inner:
                 yield chunk
-        except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
-            raise _translated(exc) from exc
+        except _FAILURES as exc:
+            failure = _translated(exc)
+        if failure is not None:
+            raise failure  # outside the handler: see _translated
 
     async def aclose(self) -> None:
+        failure: httpx.TransportError | None = None
         try:
             await self._inner.aclose()
-        except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
-            raise _translated(exc) from exc
+        except _FAILURES as exc:
+            failure = _translated(exc)
+        if failure is not None:
+            raise failure
+
+
+_FAILURES = (httpx.TransportError, aiohttp.ClientError, TimeoutError)
 
 
 def _translated(exc: BaseException) -> httpx.TransportError:
+    """The translation of ``exc``, to raise outside its handler.
+
+    aiohttp's exceptions name the request URL, and a GET's holds the token:
+    raised inside the handler the translation would keep aiohttp's exception
+    as its context, reachable by anything that walks the chain.
+    """
     translated = translate(exc)
     assert translated is not None  # noqa: S101 -- only called with those classes
     return translated
@@ -130,10 +150,13 @@ class AiohttpTransport(_BaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through aiohttp, raising httpx's exception classes."""
+        failure: httpx.TransportError | None = None
         try:
             response = await super().handle_async_request(request)
-        except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
-            raise _translated(exc) from exc
+        except _FAILURES as exc:
+            failure = _translated(exc)
+        if failure is not None:
+            raise failure  # outside the handler: see _translated
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)  # noqa: S101 -- always
         response.stream = _TranslatingStream(stream)

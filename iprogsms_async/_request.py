@@ -251,7 +251,9 @@ class Requester:
         started = time.perf_counter() if debug else 0.0
         self._shared.begin_attempt()
         try:
-            response = await http.send(request, stream=True)
+            # Never follow a redirect, even on a user's client set to: the
+            # token would go wherever the Location header says.
+            response = await http.send(request, stream=True, follow_redirects=False)
             try:
                 content = await _read_capped(response, context)
             finally:

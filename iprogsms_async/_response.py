@@ -99,8 +99,9 @@ def api_error(
     """Build the `APIError` subclass for an error answer.
 
     The class follows the HTTP status, or the status the body declares when the
-    HTTP status claims success. ``maybe_sent`` is True only for a send that the
-    gateway failed on (5xx): a 4xx or a declared error means it refused.
+    HTTP status claims success. ``maybe_sent`` is True for a send the gateway
+    failed on (5xx) or redirected (3xx, which after a POST often means done):
+    a 4xx or a declared error means it refused.
     """
     effective = declared if declared is not None else status_code
     detail = _gateway_message(body) if isinstance(body, dict) else _text_hint(content)
@@ -109,7 +110,7 @@ def api_error(
     else:
         prefix = f"HTTP {status_code}"
     message = _message(context, prefix, detail)
-    kept = _kept_body(body, content)
+    kept = _without_secret(_kept_body(body, content), context.secret)
     common: dict[str, Any] = {
         "status_code": status_code,
         "body": kept,
@@ -117,7 +118,9 @@ def api_error(
         "url": context.url,
     }
     server_failed = effective >= 500
-    maybe_sent = context.sends_sms and server_failed
+    # A 3xx after a POST often means "done, look elsewhere": not a refusal.
+    redirected = 300 <= status_code < 400
+    maybe_sent = context.sends_sms and (server_failed or redirected)
     if effective == 429:
         retry_after = parse_retry_after(headers.get("retry-after"))
         return RateLimitError(message, retry_after=retry_after, **common)
@@ -196,6 +199,26 @@ def _message(context: RequestContext, prefix: str, detail: str | None) -> str:
     if len(text) > _MAX_MESSAGE:
         text = text[:_MAX_MESSAGE] + "..."
     return redact(text, context.secret)
+
+
+def _without_secret(value: Any, secret: Secret, depth: int = 0) -> Any:
+    """``value`` with the token taken out of every string in it.
+
+    An error's body is for reading and logging; a gateway that echoes the
+    token must not put it there.
+    """
+    if isinstance(value, str):
+        return redact(value, secret)
+    if depth > _MAX_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return {
+            redact(str(key), secret): _without_secret(item, secret, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_secret(item, secret, depth + 1) for item in value]
+    return value
 
 
 def _kept_body(body: Any, content: bytes) -> Any:

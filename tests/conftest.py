@@ -16,6 +16,7 @@ import re
 import threading
 import traceback
 
+import anyio
 import pytest
 import respx
 
@@ -23,6 +24,13 @@ from iprogsms_async import IProgSMS, IProgSMSError
 from iprogsms_async.testing import DEFAULT_TOKEN
 
 from .support import BASE, TOKEN
+
+# anyio imports its parts lazily, on first use, and pytest rewrites anyio's
+# modules (anyio is a pytest plugin). CPython 3.11.7's parser can then fail
+# with "SystemError: AST constructor recursion depth mismatch" when that first
+# use comes deep in a test's stack (a fuzz test does): load them all now.
+for _name in dir(anyio):
+    getattr(anyio, _name)
 
 # Every distinctive token the suite uses (short ones like "t" or "wrong" would
 # match ordinary words). A test can add its own with the `audited_tokens`

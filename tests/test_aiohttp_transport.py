@@ -8,6 +8,7 @@ gateway's faults run over this backend in tests/testing/test_aiohttp_backend.py.
 import asyncio
 import gc
 import sys
+import traceback
 import warnings
 
 import anyio
@@ -300,3 +301,31 @@ def test_aiohttp_errors_translate_to_what_httpx_would_raise(error, expected):
 def test_a_translation_without_a_cause_is_taken_as_maybe_sent():
     assert type(translate(httpx.ConnectTimeout("no cause"))) is httpx.ReadError
     assert translate(ValueError("not a transport error")) is None
+
+
+# --- the token ------------------------------------------------------------------------
+
+
+async def test_no_token_in_the_text_of_an_aiohttp_failure(no_backoff):
+    """aiohttp's exceptions name the request URL, and a GET's URL holds the token."""
+
+    async def bad_answer(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nthis is not a header\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(bad_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1"
+        async with IProgSMS(TOKEN, base_url=url, http_backend="aiohttp") as client:
+            with pytest.raises(APIConnectionError) as caught:
+                await client.with_options(max_retries=0).sms.status("iSms-1")
+    finally:
+        server.close()
+        await server.wait_closed()
+    text = "".join(traceback.format_exception(caught.value))
+    assert "ClientResponseError" in text or "RemoteProtocolError" in text
+    assert TOKEN not in text
+    assert TOKEN not in repr(caught.value)

@@ -7,6 +7,7 @@ from iprogsms_async import (
     APIError,
     AuthenticationError,
     BadRequestError,
+    IProgSMS,
     IProgSMSError,
     NotFoundError,
     RateLimitError,
@@ -212,14 +213,30 @@ async def test_the_token_is_removed_from_a_message_that_echoes_it(client, gatewa
     assert "[REDACTED]" in str(caught.value)
 
 
-async def test_a_redirect_is_not_followed(client, gateway):
-    gateway.post("/sms_messages").respond(
-        301, headers={"location": "http://evil.example/steal"}
+async def test_a_redirect_is_not_followed_and_a_redirected_send_may_be_sent(
+    client, gateway
+):
+    route = gateway.post("/sms_messages").respond(
+        302, headers={"location": "http://evil.example/steal"}
     )
     with pytest.raises(APIError) as caught:
         await client.sms.send("09171251234", "hi")
-    assert caught.value.status_code == 301
-    assert caught.value.maybe_sent is False
+    assert caught.value.status_code == 302
+    assert caught.value.maybe_sent is True  # "done, go elsewhere" after a POST
+    assert route.call_count == 1
+
+
+async def test_a_users_http_client_that_follows_redirects_is_not_followed(gateway):
+    gateway.get("/account/sms_credits").respond(
+        302, headers={"location": "https://www.iprogsms.com/api/v1/elsewhere"}
+    )
+    elsewhere = gateway.get("/elsewhere").respond(json={"status": "success"})
+    async with httpx.AsyncClient(follow_redirects=True) as mine:
+        client = IProgSMS(TOKEN, http_client=mine, max_retries=0)
+        with pytest.raises(APIError) as caught:
+            await client.account.credits()
+    assert caught.value.status_code == 302
+    assert elsewhere.call_count == 0
 
 
 async def test_transport_errors_keep_the_httpx_cause(client, gateway):
@@ -227,3 +244,13 @@ async def test_transport_errors_keep_the_httpx_cause(client, gateway):
     with pytest.raises(IProgSMSError) as caught:
         await client.with_options(max_retries=0).account.credits()
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+
+async def test_an_echoed_token_is_taken_out_of_the_body_too(client, gateway):
+    gateway.get("/account/sms_credits").respond(
+        401, json={"message": "bad", "api_token": TOKEN, "seen": [f"x{TOKEN}x"]}
+    )
+    with pytest.raises(AuthenticationError) as caught:
+        await client.account.credits()
+    assert TOKEN not in repr(caught.value.body)
+    assert caught.value.body["api_token"] == "[REDACTED]"
