@@ -9,7 +9,7 @@
     ├── ClientStateError           (also RuntimeError) closed, or on another event loop
     ├── InsufficientCreditsError   a broadcast's credit check came up short
     ├── JournalError               a broadcast's journal cannot be opened or written
-    ├── InterruptedSendError       an earlier run died while this send was on the wire
+    ├── InterruptedSendError       an earlier run could not tell if this text went out
     ├── APIConnectionError         the transport failed: refused, dropped, reset
     │   └── APITimeoutError        connect, write, read or pool timeout
     └── APIError                   the gateway answered, and not with success
@@ -112,10 +112,12 @@ class JournalError(IProgSMSError):
 
 
 class InterruptedSendError(IProgSMSError):
-    """An earlier run of this broadcast stopped while this text was being sent.
+    """An earlier run of this broadcast could not tell whether this text went out.
 
-    Its journal recorded the send as going out but no outcome: the text may
-    have been delivered (``maybe_sent`` is True), so it is not sent again.
+    It stopped (a crash, a kill) while the send was on the wire, or the
+    gateway's answer was lost (a timeout, a 5xx, a dropped connection). The
+    text may have been delivered (``maybe_sent`` is True), so a journaled rerun
+    does not send it again.
     """
 
     def __init__(self, message: str) -> None:

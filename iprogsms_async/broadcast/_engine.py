@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import random
 from collections import deque
 from contextlib import aclosing
@@ -28,16 +29,20 @@ from .._errors import (
     ClientStateError,
     InsufficientCreditsError,
     IProgSMSError,
+    JournalError,
     RateLimitError,
 )
-from ._journal import ACCEPTED as J_ACCEPTED
-from ._journal import FINAL as J_FINAL
-from ._journal import IN_DOUBT as J_IN_DOUBT
-from ._journal import NOT_SENT as J_NOT_SENT
-from ._journal import Journal, text_digest
+from ._journal import (
+    STATE_ACCEPTED,
+    STATE_FINAL,
+    STATE_IN_DOUBT,
+    STATE_NOT_SENT,
+    Journal,
+    text_digest,
+)
 from ._preflight import estimate, materialize, resumed_result
 from ._progress import Tally
-from ._recipients import Recipient, read_recipients
+from ._recipients import Recipient, Sameness, read_recipients
 from ._report import (
     ACCEPTED,
     DUPLICATE,
@@ -94,16 +99,20 @@ class BroadcastRun:
     ) -> None:
         self._config = config
         self._recipients = recipients
-        # A copy on the same pool: its own rate limit, and sends that are seen
-        # through once on the wire so a cancellation leaves none in doubt.
+        # A copy on the same pool whose sends are seen through once on the
+        # wire, so a cancellation leaves none in doubt; with its own rate limit
+        # when the broadcast has one, else the client's.
         self._client = client
-        self._sender = client.with_options(
-            rate_limit=config.rate_limit, shield_sends=True
-        )
+        if config.rate_limit is None:
+            self._sender = client.with_options(shield_sends=True)
+        else:
+            self._sender = client.with_options(
+                rate_limit=config.rate_limit, shield_sends=True
+            )
         self.estimate: BroadcastEstimate | None = None
         self.tally = Tally(config.on_progress, config.progress_interval)
         self._journal: Journal | None = None
-        self._seen: set[tuple[str, str]] = set()
+        self._sameness = Sameness(config.message)
         self._polls: list[tuple[float, int, _Poll]] = []
         # Every accepted text not yet settled, wherever its poll is: due, on
         # its way to a worker, or in flight (cancelled there, it is still here).
@@ -123,7 +132,9 @@ class BroadcastRun:
         config = self._config
         try:
             async with out:
-                if config.journal is not None:
+                if config.journal is not None and not (
+                    config.dry_run and not os.path.exists(config.journal)  # noqa: ASYNC240, PTH110 -- once
+                ):
                     self._journal = await Journal.open(config.journal)
                 if config.dry_run:
                     await self._dry_run()
@@ -135,10 +146,14 @@ class BroadcastRun:
                     await self._broadcast(recipients)
         finally:
             with anyio.CancelScope(shield=True):
-                self._settle_leftovers()
-                if self._journal is not None:
-                    await self._journal.aclose()
-                self.tally.finish()
+                try:
+                    self._settle_leftovers()  # calls on_result, which may raise
+                finally:
+                    try:
+                        if self._journal is not None:
+                            await self._journal.aclose()
+                    finally:
+                        self.tally.finish()
 
     async def _dry_run(self) -> None:
         async def settle(result: BroadcastResult) -> None:
@@ -164,12 +179,22 @@ class BroadcastRun:
 
     async def _broadcast(self, recipients: Recipients) -> None:
         send_jobs, receive_jobs = anyio.create_memory_object_stream[_Job](0)
-        async with anyio.create_task_group() as workers:
-            for _ in range(self._config.concurrency):
-                workers.start_soon(self._worker, receive_jobs.clone())
-            receive_jobs.close()
-            async with send_jobs:
-                await self._schedule(send_jobs, recipients)
+        async with anyio.create_task_group() as reporting:
+            if self._config.on_progress is not None:
+                reporting.start_soon(self._report_progress)
+            async with anyio.create_task_group() as workers:
+                for _ in range(self._config.concurrency):
+                    workers.start_soon(self._worker, receive_jobs.clone())
+                receive_jobs.close()
+                async with send_jobs:
+                    await self._schedule(send_jobs, recipients)
+            reporting.cancel_scope.cancel()
+
+    async def _report_progress(self) -> None:
+        """Keep ``on_progress`` going while nothing settles (long polls)."""
+        while True:
+            await anyio.sleep(self._config.progress_interval)
+            self.tally.tick()
 
     # --- the scheduler ------------------------------------------------------
 
@@ -206,6 +231,8 @@ class BroadcastRun:
                     return
 
     async def _sleep_until_woken(self) -> None:
+        if self._journal is not None:
+            await self._journal.flush()  # a quiet spell: commit what is known
         wake = self._wake
         due = self._polls[0][0] if self._polls else _NEVER
         with anyio.move_on_after(due - anyio.current_time()):
@@ -230,12 +257,11 @@ class BroadcastRun:
             return None
         message = recipient.message
         assert message is not None  # noqa: S101 -- valid recipients have a text
-        if self._config.deduplicate:
-            identity = (recipient.phone_number, message)
-            if identity in self._seen:
-                self._settle(recipient, DUPLICATE)
-                return None
-            self._seen.add(identity)
+        if self._config.deduplicate and self._sameness.seen_before(
+            recipient.phone_number, message
+        ):
+            self._settle(recipient, DUPLICATE)
+            return None
         if self._journal is not None and self._resume(recipient):
             return None
         size = self._config.batch_size
@@ -261,7 +287,7 @@ class BroadcastRun:
         entry = journal.lookup(*key) if key is not None else None
         if entry is None:
             return False
-        if entry.state == J_ACCEPTED and entry.message_id is not None:
+        if entry.state == STATE_ACCEPTED and entry.message_id is not None:
             self.tally.accepted += 1
             self._accepted(recipient, key, entry.message_id, status=entry.status)
         else:
@@ -302,24 +328,34 @@ class BroadcastRun:
         except anyio.get_cancelled_exc_class():
             # Cancelled between attempts, never while a request was on the
             # wire (sends are shielded there): these texts were not sent.
-            self._journal_all(keys, J_NOT_SENT)
+            self._journal_all(keys, STATE_NOT_SENT)
             raise
+        except JournalError:
+            raise  # nothing may be sent that the journal cannot record
         except (AuthenticationError, ClientStateError):
-            self._journal_all(keys, J_NOT_SENT)
+            self._journal_all(keys, STATE_NOT_SENT)
             raise
         except IProgSMSError as error:
             status = _failed_status(error)
             self._journal_all(
-                keys, J_IN_DOUBT if status == UNKNOWN else J_NOT_SENT, error=str(error)
+                keys,
+                STATE_IN_DOUBT if status == UNKNOWN else STATE_NOT_SENT,
+                error=str(error),
             )
             for recipient in recipients:
                 self._settle(recipient, status, error=error)
             return
+        self._all_accepted(recipients, keys, sent)
+
+    def _all_accepted(
+        self, recipients: list[Recipient], keys: list[Key | None], sent: list[str]
+    ) -> None:
         keyed: list[Key | None] = list(keys) if keys else [None] * len(recipients)
+        # Journal every id before settling any recipient: settling calls
+        # on_result, which may raise and must not cost the others their ids.
+        self._journal_all(keyed, STATE_ACCEPTED, message_ids=sent)
+        self.tally.accepted += len(recipients)
         for recipient, key, message_id in zip(recipients, keyed, sent, strict=True):
-            tally.accepted += 1
-            if journal is not None and key is not None:
-                journal.record(key, J_ACCEPTED, message_id=message_id)
             self._accepted(recipient, key, message_id)
 
     async def _deliver(self, job: _Send) -> list[str]:
@@ -405,7 +441,7 @@ class BroadcastRun:
         status = entry.status or ACCEPTED
         journal = self._journal
         if journal is not None and entry.key is not None:
-            state = J_FINAL if final else J_ACCEPTED
+            state = STATE_FINAL if final else STATE_ACCEPTED
             journal.record(entry.key, state, message_id=entry.message_id, status=status)
         self._settle(
             entry.recipient, status, message_id=entry.message_id, error=entry.error
@@ -459,14 +495,20 @@ class BroadcastRun:
         return (recipient.phone_number, text_digest(recipient.message))
 
     def _journal_all(
-        self, keys: list[Key | None], state: str, *, error: str | None = None
+        self,
+        keys: list[Key | None],
+        state: str,
+        *,
+        error: str | None = None,
+        message_ids: list[str] | None = None,
     ) -> None:
         journal = self._journal
         if journal is None:
             return
-        for key in keys:
+        ids: list[str | None] = list(message_ids) if message_ids else [None] * len(keys)
+        for key, message_id in zip(keys, ids, strict=True):
             if key is not None:
-                journal.record(key, state, error=error)
+                journal.record(key, state, message_id=message_id, error=error)
 
 
 def _failed_status(error: IProgSMSError) -> str:

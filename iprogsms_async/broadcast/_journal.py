@@ -30,12 +30,13 @@ T = TypeVar("T")
 __all__ = ["Journal", "JournalEntry", "text_digest"]
 
 # States of a row. Only "not_sent" may be sent again on a rerun.
-SENDING = "sending"
+STATE_SENDING = "sending"
 """Committed before the request went out; still so after a crash = in doubt."""
-ACCEPTED = "accepted"
-FINAL = "final"
-IN_DOUBT = "unknown"
-NOT_SENT = "not_sent"
+STATE_ACCEPTED = "accepted"
+STATE_FINAL = "final"
+STATE_IN_DOUBT = "unknown"
+"""The answer was lost (a timeout, a 5xx, a dropped connection): maybe sent."""
+STATE_NOT_SENT = "not_sent"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS recipients (
@@ -70,6 +71,8 @@ class JournalEntry:
     state: str
     message_id: str | None
     status: str | None
+    error: str | None = None
+    """What the earlier run met, for a send left in doubt."""
 
 
 Key = tuple[str, str]
@@ -118,11 +121,6 @@ class Journal:
         """
         return self._known.get((phone_number, digest))
 
-    @property
-    def resumed(self) -> int:
-        """Recipients an earlier run recorded as sent or in doubt."""
-        return len(self._known)
-
     async def intend(self, keys: list[Key]) -> None:
         """Record that these sends are about to go out, durably, before they do.
 
@@ -130,7 +128,8 @@ class Journal:
         """
         now = time.time()
         self._queue.extend(
-            (number, digest, SENDING, None, None, None, now) for number, digest in keys
+            (number, digest, STATE_SENDING, None, None, None, now)
+            for number, digest in keys
         )
         self._queued += len(keys)
         await self._commit_through(self._queued)
@@ -225,13 +224,13 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 def _load(connection: sqlite3.Connection) -> dict[Key, JournalEntry]:
     cursor = connection.execute(
-        "SELECT phone_number, text_digest, state, message_id, status "
+        "SELECT phone_number, text_digest, state, message_id, status, error "
         "FROM recipients WHERE state != ?",
-        (NOT_SENT,),
+        (STATE_NOT_SENT,),
     )
     return {
-        (number, digest): JournalEntry(state, message_id, status)
-        for number, digest, state, message_id, status in cursor
+        (number, digest): JournalEntry(state, message_id, status, error)
+        for number, digest, state, message_id, status, error in cursor
     }
 
 

@@ -8,10 +8,8 @@ from typing import TYPE_CHECKING
 
 from .._errors import InterruptedSendError
 from .._segments import count_segments
-from ._journal import ACCEPTED as J_ACCEPTED
-from ._journal import FINAL as J_FINAL
-from ._journal import text_digest
-from ._recipients import Recipient, read_recipients
+from ._journal import STATE_ACCEPTED, STATE_FINAL, STATE_SENDING, text_digest
+from ._recipients import Recipient, Sameness, read_recipients
 from ._report import (
     ACCEPTED,
     DRY_RUN,
@@ -57,7 +55,7 @@ async def estimate(
     journal recorded for it.
     """
     read = valid = invalid = duplicates = segments = already = 0
-    seen: set[tuple[str, str]] = set()
+    sameness = Sameness(config.message)
     async for recipient in read_recipients(recipients, config.message):
         read += 1
         result: BroadcastResult | None = None
@@ -65,11 +63,12 @@ async def estimate(
         if recipient.problem is not None or message is None:
             invalid += 1
             result = recipient.result(INVALID, error=recipient.problem)
-        elif config.deduplicate and (recipient.phone_number, message) in seen:
+        elif config.deduplicate and sameness.seen_before(
+            recipient.phone_number, message
+        ):
             duplicates += 1
             result = recipient.result(DUPLICATE)
         else:
-            seen.add((recipient.phone_number, message))
             entry = (
                 journal.lookup(recipient.phone_number, text_digest(message))
                 if journal is not None
@@ -96,13 +95,17 @@ async def estimate(
 
 def resumed_result(recipient: Recipient, entry: JournalEntry) -> BroadcastResult:
     """The result of a recipient an earlier run sent (or may have), without polling."""
-    if entry.state in (J_ACCEPTED, J_FINAL) and entry.message_id is not None:
+    if entry.state in (STATE_ACCEPTED, STATE_FINAL) and entry.message_id is not None:
         return recipient.result(entry.status or ACCEPTED, message_id=entry.message_id)
+    if entry.state == STATE_SENDING:
+        why = "stopped while this text was being sent"
+    else:
+        why = f"got no clear answer for this text ({entry.error or 'no detail'})"
     return recipient.result(
         UNKNOWN,
         message_id=entry.message_id,
         error=InterruptedSendError(
-            "an earlier run of this broadcast stopped while this text was being "
-            "sent; it may have gone out, so it is not sent again"
+            f"an earlier run of this broadcast {why}; it may have gone out, "
+            "so it is not sent again"
         ),
     )

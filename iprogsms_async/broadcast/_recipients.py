@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from typing import TypeAlias
 
@@ -13,7 +14,14 @@ from .._phone import normalize_phone_number
 from .._validation import check_message
 from ._report import BroadcastResult
 
-__all__ = ["Outgoing", "Recipient", "RecipientInput", "Recipients", "read_recipients"]
+__all__ = [
+    "Outgoing",
+    "Recipient",
+    "RecipientInput",
+    "Recipients",
+    "Sameness",
+    "read_recipients",
+]
 
 
 @attrs.frozen
@@ -58,6 +66,35 @@ class Recipient:
 
 
 _SHOWN = 64
+
+
+class Sameness:
+    """Which recipients are the same number and text, in little memory.
+
+    A text equal to the broadcast's own ``message`` is kept by reference
+    (one string for everyone); any other by a 12-byte digest, not in full.
+    """
+
+    __slots__ = ("_default", "_seen")
+
+    def __init__(self, default_message: str | None) -> None:
+        self._default = default_message
+        self._seen: set[tuple[str, object]] = set()
+
+    def seen_before(self, phone_number: str, message: str) -> bool:
+        """Whether this number and text came before; remember them if not."""
+        text: object = (
+            self._default
+            if message == self._default
+            else hashlib.blake2b(
+                message.encode("utf-8", "surrogatepass"), digest_size=12
+            ).digest()
+        )
+        identity = (phone_number, text)
+        if identity in self._seen:
+            return True
+        self._seen.add(identity)
+        return False
 
 
 async def read_recipients(

@@ -278,7 +278,10 @@ class _Output:
 
     def __enter__(self) -> _Output:
         if self._path is not None:
-            self._file = open(self._path, "w", newline="", encoding="utf-8")  # noqa: PTH123
+            # Line-buffered: a second Ctrl-C leaves at once, rows and all.
+            self._file = open(  # noqa: PTH123 -- closed in __exit__
+                self._path, "w", newline="", encoding="utf-8", buffering=1
+            )
             self._writer = csv.writer(self._file)
             self._writer.writerow(_OUT_COLUMNS)
         return self

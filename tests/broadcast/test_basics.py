@@ -21,6 +21,7 @@ from iprogsms_async.broadcast import (
     BroadcastEstimate,
     Outgoing,
 )
+from iprogsms_async.broadcast._engine import BroadcastRun
 from iprogsms_async.testing import FakeGateway
 
 from .conftest import numbers
@@ -284,3 +285,24 @@ def test_broadcast_and_broadcast_stream_take_the_same_options():
     assert set(options(IProgSMS.broadcast)) == {
         f.name for f in attrs.fields(BroadcastConfig)
     } - {"progress_interval"}
+
+
+async def test_without_its_own_rate_limit_a_broadcast_keeps_the_clients(fake):
+    async with IProgSMS(
+        fake.token, base_url=fake.base_url, transport=fake.transport(), rate_limit=5
+    ) as limited:
+        run = BroadcastRun(limited, [], BroadcastConfig())
+        assert run._sender._settings.limiter is limited._settings.limiter
+        own = BroadcastRun(limited, [], BroadcastConfig(rate_limit=50))
+        assert own._sender._settings.limiter.rate == 50
+
+
+async def test_progress_keeps_coming_while_texts_are_being_polled(no_backoff):
+    slow = FakeGateway(credits=100, seed=1, delivery_delay=0.6)
+    snapshots = []
+    async with slow.client() as client:
+        await client.broadcast(
+            numbers(2), message="Hi", poll_interval=0.5, on_progress=snapshots.append
+        )
+    # Nothing settles for about half a second, yet progress was reported.
+    assert len([s for s in snapshots if not s.done and not s.settled]) >= 1

@@ -7,7 +7,7 @@ import anyio
 import pytest
 
 from iprogsms_async import JournalError
-from iprogsms_async.broadcast import ACCEPTED, UNKNOWN
+from iprogsms_async.broadcast import ACCEPTED, UNKNOWN, _journal
 from iprogsms_async.broadcast._journal import text_digest
 from iprogsms_async.testing import FakeGateway, Faults, ManualClock
 
@@ -168,3 +168,63 @@ async def test_a_file_that_is_not_a_journal_is_refused(tmp_path, client, fake):
     with pytest.raises(JournalError, match="not a broadcast journal"):
         await client.broadcast(numbers(2), message="Hi", journal=path)
     assert sum(fake.requests.values()) == 0
+
+
+async def test_an_on_result_that_raises_still_closes_and_flushes_the_journal(
+    tmp_path, fake, client
+):
+    journal = tmp_path / "j.sqlite"
+
+    def explode(result):
+        raise RuntimeError("my callback broke")
+
+    with pytest.raises(RuntimeError, match="my callback broke"):
+        await client.broadcast(
+            numbers(6),
+            message="Hi",
+            journal=journal,
+            batch_size=6,
+            poll=False,
+            on_result=explode,
+        )
+    # The file is free again, and every id the gateway gave was recorded.
+    with closing(sqlite3.connect(journal)) as db:
+        rows = db.execute("SELECT state, message_id FROM recipients").fetchall()
+    assert len(rows) == 6
+    assert {state for state, _ in rows} == {"accepted"}
+    assert {m for _, m in rows} == {m.message_id for m in fake.messages}
+
+
+async def test_a_journal_that_cannot_be_written_stops_the_broadcast(
+    tmp_path, fake, client, monkeypatch
+):
+    def broken(connection, rows):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(_journal, "_write", broken)
+    with pytest.raises(JournalError, match="disk I/O error"):
+        await client.broadcast(numbers(20), message="Hi", journal=tmp_path / "j.sqlite")
+    assert fake.messages == []  # nothing went out that could not be recorded
+
+
+async def test_a_dry_run_does_not_create_a_journal(tmp_path, client):
+    journal = tmp_path / "never.sqlite"
+    await client.broadcast(numbers(3), message="Hi", journal=journal, dry_run=True)
+    assert not journal.exists()
+
+
+async def test_a_send_in_doubt_after_a_5xx_says_so_on_resume(tmp_path, fake, client):
+    journal = tmp_path / "j.sqlite"
+    fake.fail_next("server_error_after_accept", endpoints="sends")
+    first = await client.broadcast(
+        numbers(1), message="Hi", journal=journal, poll=False
+    )
+    assert first.counts == {UNKNOWN: 1}
+    again = await client.broadcast(
+        numbers(1), message="Hi", journal=journal, poll=False
+    )
+    assert again.counts == {UNKNOWN: 1}
+    error = str(again.results[0].error)
+    assert "no clear answer" in error
+    assert "HTTP 500" in error
+    assert len(fake.messages) == 1  # never sent again
