@@ -10,6 +10,7 @@ and nothing in the file can crash it or make it hold a huge line in memory.
 from __future__ import annotations
 
 import csv
+import itertools
 from typing import IO, TYPE_CHECKING
 
 import attrs
@@ -27,6 +28,8 @@ __all__ = ["FileProblem", "RecipientsFile"]
 
 MAX_LINE_BYTES = 8192
 """Longer lines are skipped and reported: no honest row comes close."""
+_MAX_RECORD_LINES = 20
+"""A quoted message may hold line breaks, but not a file's worth of them."""
 
 _PHONE_HEADERS = ("phone_number", "phone", "number", "mobile", "mobile_number")
 _MESSAGE_HEADERS = ("message", "text", "sms")
@@ -75,32 +78,79 @@ class RecipientsFile:
             yield from self._read(file)
 
     def _read(self, file: IO[bytes]) -> Iterator[Outgoing]:
-        phone_column: int | None = None
-        message_column: int | None = None
-        delimiter = ","
-        started = False
-        for number, line in _lines(file, self.problems):
-            if not line.strip():
+        lines = _lines(file, self.problems)  # one item a file line, always
+        consumed = 0
+        header_line = ""
+        for text in lines:
+            consumed += 1
+            if text.strip():
+                header_line = text
+                break
+        if not header_line:
+            return
+        delimiter = _delimiter(header_line)
+        header = [cell.strip().lower() for cell in _cells(header_line, delimiter)]
+        phone_column = _column(header, _PHONE_HEADERS)
+        if phone_column is not None:
+            message_column = _column(header, _MESSAGE_HEADERS)
+            rows = self._records(lines, consumed, delimiter)
+            yield from self._outgoing(rows, phone_column, message_column)
+        elif len(header) > 1:
+            self.problems.append(
+                FileProblem(
+                    consumed,
+                    "the header has no phone_number column; expected a CSV "
+                    "with a phone_number column or one number a line",
+                )
+            )
+        else:  # one number a line, the first one included
+            numbered = enumerate(itertools.chain([header_line], lines), consumed)
+            rows = ((number, [text]) for number, text in numbered)
+            yield from self._outgoing(rows, 0, None)
+
+    def _records(
+        self, lines: Iterator[str], before: int, delimiter: str
+    ) -> Iterator[tuple[int, list[str]]]:
+        """CSV records, each with the file line it starts on.
+
+        A quoted field may span lines (a message with a line break), within
+        reason: a record over `_MAX_RECORD_LINES` lines is reported, not sent.
+        """
+        reader = csv.reader(lines, delimiter=delimiter)
+        end = 0
+        while True:
+            start = before + end + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # a field past csv's own size limit
+                end = reader.line_num
+                self.problems.append(FileProblem(start, f"unreadable row: {error}"))
                 continue
-            if not started:
-                started = True
-                delimiter = _delimiter(line)
-                header = [cell.strip().lower() for cell in _cells(line, delimiter)]
-                phone_column = _column(header, _PHONE_HEADERS)
-                if phone_column is not None:
-                    message_column = _column(header, _MESSAGE_HEADERS)
-                    continue
-                if len(header) > 1:
-                    self.problems.append(
-                        FileProblem(
-                            number,
-                            "the header has no phone_number column; expected a "
-                            "CSV with a phone_number column or one number a line",
-                        )
+            span, end = reader.line_num - end, reader.line_num
+            if span > _MAX_RECORD_LINES:
+                self.problems.append(
+                    FileProblem(
+                        start,
+                        f"a quoted field runs over {span} lines (a missing "
+                        "closing quote?); a row may span at most "
+                        f"{_MAX_RECORD_LINES}",
                     )
-                    return
-                delimiter = "\n"  # one number a line: take each line whole
-            item = self._row(number, line, delimiter, phone_column, message_column)
+                )
+                continue
+            yield start, cells
+
+    def _outgoing(
+        self,
+        rows: Iterator[tuple[int, list[str]]],
+        phone_column: int,
+        message_column: int | None,
+    ) -> Iterator[Outgoing]:
+        for number, cells in rows:
+            if not any(cell.strip() for cell in cells):
+                continue  # a blank line
+            item = self._row(number, cells, phone_column, message_column)
             if item is not None:
                 self.lines.append(number)
                 yield item
@@ -108,13 +158,11 @@ class RecipientsFile:
     def _row(
         self,
         number: int,
-        line: str,
-        delimiter: str,
-        phone_column: int | None,
+        cells: list[str],
+        phone_column: int,
         message_column: int | None,
     ) -> Outgoing | None:
-        cells = [line] if delimiter == "\n" else _cells(line, delimiter)
-        phone = cells[phone_column or 0] if len(cells) > (phone_column or 0) else ""
+        phone = cells[phone_column] if len(cells) > phone_column else ""
         text: str | None = None
         if message_column is not None and len(cells) > message_column:
             text = cells[message_column] if cells[message_column].strip() else None
@@ -133,8 +181,12 @@ class RecipientsFile:
         return Outgoing(canonical, text)
 
 
-def _lines(file: IO[bytes], problems: list[FileProblem]) -> Iterator[tuple[int, str]]:
-    """Yield (line number, text) of each line; skip overlong or undecodable ones."""
+def _lines(file: IO[bytes], problems: list[FileProblem]) -> Iterator[str]:
+    """Yield each line's text ending in a newline; a skipped line as a bare newline.
+
+    Overlong and undecodable lines are reported and stand as empty lines, so
+    that every item is one line of the file and line numbers stay true.
+    """
     number = 0
     while True:
         raw = file.readline(MAX_LINE_BYTES + 1)
@@ -146,11 +198,9 @@ def _lines(file: IO[bytes], problems: list[FileProblem]) -> Iterator[tuple[int, 
             while raw and not raw.endswith(b"\n"):  # skip the rest of it
                 raw = file.readline(1 << 16)
                 size += len(raw)
-            problems.append(
-                FileProblem(
-                    number, f"line is {size} bytes long; the most is {MAX_LINE_BYTES}"
-                )
-            )
+            reason = f"line is {size} bytes long; the most is {MAX_LINE_BYTES}"
+            problems.append(FileProblem(number, reason))
+            yield "\n"
             continue
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
@@ -158,8 +208,9 @@ def _lines(file: IO[bytes], problems: list[FileProblem]) -> Iterator[tuple[int, 
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             problems.append(FileProblem(number, "line is not valid UTF-8"))
+            yield "\n"
             continue
-        yield number, text.rstrip("\r\n")
+        yield text.rstrip("\r\n") + "\n"
 
 
 def _delimiter(header: str) -> str:

@@ -116,3 +116,29 @@ def test_a_long_line_is_never_held_whole(tmp_path):
     recipients = RecipientsFile(path, message="Hi")
     assert [o.phone_number for o in recipients] == ["09171111111", "09172222222"]
     assert [p.line for p in recipients.problems] == [2]
+
+
+def test_a_quoted_message_may_hold_a_line_break(tmp_path):
+    path = write(
+        tmp_path,
+        b"phone_number,message\r\n"
+        b'09171111111,"Hello,\r\nyour bill is due"\r\n'
+        b"09172222222,Hi\r\n",
+    )
+    recipients = RecipientsFile(path)
+    assert list(recipients) == [
+        Outgoing("09171111111", "Hello,\nyour bill is due"),
+        Outgoing("09172222222", "Hi"),
+    ]
+    assert recipients.lines == [2, 4]
+    assert recipients.problems == []
+
+
+def test_an_unclosed_quote_is_reported_not_sent(tmp_path):
+    rows = b"".join(b"0917%07d,Hi\n" % i for i in range(30))
+    path = write(tmp_path, b'phone_number,message\n09170000000,"oops\n' + rows)
+    recipients = RecipientsFile(path)
+    assert list(recipients) == []
+    assert len(recipients.problems) == 1
+    assert recipients.problems[0].line == 2
+    assert "closing quote" in recipients.problems[0].reason
