@@ -10,6 +10,7 @@ import pytest
 
 from iprogsms_async import (
     MANILA,
+    APIError,
     Credits,
     InvalidPhoneNumber,
     MessageStatus,
@@ -337,3 +338,12 @@ async def test_bad_input_is_refused_before_any_request(
     assert isinstance(caught.value, ValueError)
     assert caught.value.maybe_sent is False
     assert gateway.calls.call_count == 0
+
+
+@pytest.mark.parametrize("status_code", [402, 405, 409, 302])
+async def test_otp_verify_raises_for_answers_that_are_not_about_the_code(
+    client, gateway, status_code
+):
+    gateway.post("/otp/verify_otp").respond(status_code, json={"message": "no"})
+    with pytest.raises(APIError):
+        await client.otp.verify("09171251234", "000000")

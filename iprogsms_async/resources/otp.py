@@ -90,9 +90,10 @@ class OTP(Resource):
         try:
             await self._requester.request(call, _accepted)
         except APIError as error:
-            if isinstance(error, (BadRequestError, NotFoundError)) or (
-                type(error) is APIError and error.status_code < 500
-            ):
+            # A refusal of the code itself: a 400, 404 or 422, or a 2xx whose
+            # body says error. Anything else (a 402, a 3xx...) is not an answer.
+            declared = type(error) is APIError and 200 <= error.status_code < 300
+            if isinstance(error, (BadRequestError, NotFoundError)) or declared:
                 return False
             raise
         return True
