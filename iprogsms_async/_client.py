@@ -15,6 +15,7 @@ from ._ratelimit import RateLimiter
 from ._redact import Secret, install_log_filter
 from ._request import Requester, SharedState
 from ._retry import RetryPolicy
+from ._shielding import Shield
 from ._transports import (
     DEFAULT_LIMITS,
     build_http_client,
@@ -73,7 +74,7 @@ class _Settings:
     timeout: httpx.Timeout
     retry: RetryPolicy
     limiter: RateLimiter | None
-    shield_sends: bool
+    shield: Shield
 
 
 class IProgSMS:
@@ -108,8 +109,12 @@ class IProgSMS:
             tasks (retries included); None for no limit.
         shield_sends: When a send is cancelled while its request is on the
             wire, finish that request (bounded by ``timeout``) instead of
-            abandoning it in doubt. The cancellation then takes effect at the
-            caller's next checkpoint. Broadcasts turn this on.
+            abandoning it in doubt. anyio's cancellation (trio's, a cancel
+            scope's) then takes effect at the caller's next checkpoint, so the
+            result can be recorded; asyncio's own (``task.cancel()``,
+            ``asyncio.wait_for``, ``asyncio.timeout``) is raised as soon as
+            the request is done, and the result it drops is logged.
+            Broadcasts see their sends through whatever this says.
 
     One client (and its `with_options` copies) shares one connection pool:
     create it once, in the event loop that uses it.
@@ -150,7 +155,7 @@ class IProgSMS:
             timeout=_check_timeout(timeout),
             retry=RetryPolicy(max_retries=_check_max_retries(max_retries)),
             limiter=None if rate_limit is None else RateLimiter(rate_limit),
-            shield_sends=bool(shield_sends),
+            shield=Shield.FULL if shield_sends else Shield.OFF,
         )
         headers = {
             "User-Agent": f"iprogsms-async/{__version__}",
@@ -199,7 +204,7 @@ class IProgSMS:
             timeout=settings.timeout,
             retry=settings.retry,
             limiter=settings.limiter,
-            shield_sends=settings.shield_sends,
+            shield=settings.shield,
         )
         self._requester = requester
         self.sms = SMS(requester)
@@ -243,13 +248,28 @@ class IProgSMS:
             limiter=current.limiter
             if isinstance(rate_limit, _NotGiven)
             else (None if rate_limit is None else RateLimiter(rate_limit)),
-            shield_sends=current.shield_sends
+            shield=current.shield
             if isinstance(shield_sends, _NotGiven)
-            else bool(shield_sends),
+            else (Shield.FULL if shield_sends else Shield.OFF),
         )
+        return self._copy(settings)
+
+    def _copy(self, settings: _Settings) -> IProgSMS:
         copy = object.__new__(IProgSMS)
         copy._setup(settings, self._shared, owner=False)
         return copy
+
+    def _broadcast_sender(self, rate_limit: float | None) -> IProgSMS:
+        """A copy for a broadcast's workers, which see their sends through.
+
+        They run in anyio task groups, where only anyio's cancellation reaches
+        them: a shielded scope is enough, and saves a task per send. Its own
+        rate limit when given, else this client's.
+        """
+        settings = attrs.evolve(self._settings, shield=Shield.ANYIO)
+        if rate_limit is not None:
+            settings = attrs.evolve(settings, limiter=RateLimiter(rate_limit))
+        return self._copy(settings)
 
     async def broadcast(
         self,

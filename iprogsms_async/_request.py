@@ -31,6 +31,7 @@ from ._loop import LoopBinding
 from ._pause import ServerPause
 from ._redact import Secret, redact
 from ._response import JSONObject, RequestContext, success_body
+from ._shielding import Shield, see_through
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -137,7 +138,7 @@ class Requester:
         "_limiter",
         "_retry",
         "_shared",
-        "_shield_sends",
+        "_shield",
         "_timeout",
         "_token",
         "_urls",
@@ -152,7 +153,7 @@ class Requester:
         timeout: httpx.Timeout,
         retry: RetryPolicy,
         limiter: RateLimiter | None = None,
-        shield_sends: bool = False,
+        shield: Shield = Shield.OFF,
     ) -> None:
         self._shared = shared
         self._token = token
@@ -160,7 +161,7 @@ class Requester:
         self._timeout = timeout
         self._retry = retry
         self._limiter = limiter
-        self._shield_sends = shield_sends
+        self._shield = shield
         # Parsed once per path: httpx re-parses a URL string on every request.
         self._urls: dict[str, httpx.URL] = {}
 
@@ -180,7 +181,7 @@ class Requester:
             sends_sms=call.sends_sms,
             secret=self._token,
         )
-        shield = self._shield_sends and call.sends_sms
+        shield = self._shield if call.sends_sms else Shield.OFF
         retries = 0
         while True:
             await shared.pause.wait()
@@ -193,12 +194,15 @@ class Requester:
                     waited = httpx.PoolTimeout("no free connection in time")
                     raise self._transport_error(waited, context) from waited
                 try:
-                    if shield:
+                    if shield is not Shield.OFF:
                         # Once a send is on the wire, see it through: abandoning
                         # it would leave the text in doubt. Waits between
                         # attempts stay cancellable; nothing is on the wire then.
-                        with anyio.CancelScope(shield=True):
-                            return await self._attempt(call, parse, context)
+                        return await see_through(
+                            self._attempt(call, parse, context),
+                            shield,
+                            f"{call.method} {call.path}",
+                        )
                     return await self._attempt(call, parse, context)
                 finally:
                     if gate is not None:

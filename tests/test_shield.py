@@ -1,5 +1,9 @@
 """``shield_sends``: a send on the wire is finished, not abandoned, when cancelled."""
 
+import asyncio
+import logging
+import sys
+
 import anyio
 import httpx
 import pytest
@@ -11,12 +15,17 @@ from .support import TOKEN
 pytestmark = pytest.mark.anyio
 
 
-def slow_gateway(events):
+SENT = (200, {"status": 200, "message_id": "iSms-1"})
+
+
+def slow_gateway(events, answer=SENT):
+    """A gateway that takes 0.3 s to answer (status, body), noting its progress."""
+
     async def handler(request):
         events.append("received")
         await anyio.sleep(0.3)
         events.append("answered")
-        return httpx.Response(200, json={"status": 200, "message_id": "iSms-1"})
+        return httpx.Response(answer[0], json=answer[1])
 
     return httpx.MockTransport(handler)
 
@@ -53,14 +62,8 @@ async def test_an_unshielded_send_is_abandoned_when_cancelled():
 
 async def test_reads_are_never_shielded():
     events = []
-
-    async def handler(request):
-        events.append("received")
-        await anyio.sleep(0.3)
-        events.append("answered")
-        return httpx.Response(200, json={"status": 200, "message_status": "sent"})
-
-    transport = httpx.MockTransport(handler)
+    status = (200, {"status": 200, "message_status": "sent"})
+    transport = slow_gateway(events, status)
     async with IProgSMS(TOKEN, transport=transport, shield_sends=True) as client:
         with anyio.move_on_after(0.05):
             await client.sms.status("iSms-1")
@@ -80,3 +83,98 @@ async def test_waits_between_attempts_stay_cancellable(no_backoff):
             await client.sms.send("09171251234", "hi")
     assert scope.cancelled_caught  # not stuck for 30 s inside a shield
     assert attempts == [1]
+
+
+# asyncio's own cancellation (task.cancel, wait_for, asyncio.timeout) ignores
+# anyio's shields: a shielded send is run in a task of its own to hold.
+
+
+@pytest.fixture
+def asyncio_only(anyio_backend):
+    if anyio_backend != "asyncio":
+        pytest.skip("asyncio's own cancellation")
+
+
+async def test_wait_for_lets_a_shielded_send_finish_and_logs_its_id(
+    asyncio_only, caplog
+):
+    events = []
+    async with IProgSMS(
+        TOKEN, transport=slow_gateway(events), shield_sends=True
+    ) as client:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.sms.send("09171251234", "hi"), 0.05)
+    assert events == ["received", "answered"]
+    [record] = [r for r in caplog.records if r.name == "iprogsms_async"]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == (
+        "POST /sms_messages finished after its caller was cancelled, which "
+        "drops its result: message ids iSms-1"
+    )
+
+
+async def test_wait_for_abandons_an_unshielded_send(asyncio_only):
+    events = []
+    async with IProgSMS(TOKEN, transport=slow_gateway(events)) as client:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.sms.send("09171251234", "hi"), 0.05)
+    assert events == ["received"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout is 3.11+")
+async def test_asyncio_timeout_leaves_no_stray_cancellation(asyncio_only):
+    events = []
+    async with IProgSMS(
+        TOKEN, transport=slow_gateway(events), shield_sends=True
+    ) as client:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                await client.sms.send("09171251234", "hi")
+        assert events == ["received", "answered"]
+        # The task goes on: nothing of the cancellation is left pending.
+        await asyncio.sleep(0.01)
+        assert asyncio.current_task().cancelling() == 0
+
+
+async def test_task_cancel_waits_for_the_send_then_cancels(asyncio_only, caplog):
+    events = []
+    busy = (503, {"status": 503, "message": "busy"})
+    async with IProgSMS(
+        TOKEN, transport=slow_gateway(events, busy), shield_sends=True
+    ) as client:
+        task = asyncio.ensure_future(client.sms.send("09171251234", "hi"))
+        await asyncio.sleep(0.05)
+        task.cancel("stop")
+        with pytest.raises(asyncio.CancelledError, match="stop"):
+            await task
+    assert events == ["received", "answered"]
+    [record] = [r for r in caplog.records if r.name == "iprogsms_async"]
+    assert "which drops its error: HTTP 503" in record.getMessage()
+
+
+async def test_anyio_cancellation_still_returns_the_result_on_asyncio(asyncio_only):
+    # The own-task path keeps anyio's meaning: the result first, then the cancel.
+    events, got = [], []
+    async with IProgSMS(
+        TOKEN, transport=slow_gateway(events), shield_sends=True
+    ) as client:
+        with anyio.move_on_after(0.05) as scope:
+            got.append((await client.sms.send("09171251234", "hi")).message_id)
+            await anyio.sleep(10)
+    assert scope.cancelled_caught
+    assert got == ["iSms-1"]
+
+
+async def test_with_options_turns_shielding_on_and_off():
+    events = []
+    async with IProgSMS(TOKEN, transport=slow_gateway(events)) as client:
+        shielded = client.with_options(shield_sends=True)
+        with anyio.move_on_after(0.05):
+            await shielded.sms.send("09171251234", "hi")
+        assert events == ["received", "answered"]
+        events.clear()
+        with anyio.move_on_after(0.05):
+            await shielded.with_options(shield_sends=False).sms.send(
+                "09171251234", "hi"
+            )
+        assert events == ["received"]

@@ -100,15 +100,9 @@ class BroadcastRun:
         self._config = config
         self._recipients = recipients
         # A copy on the same pool whose sends are seen through once on the
-        # wire, so a cancellation leaves none in doubt; with its own rate limit
-        # when the broadcast has one, else the client's.
+        # wire, so a cancellation leaves none in doubt.
         self._client = client
-        if config.rate_limit is None:
-            self._sender = client.with_options(shield_sends=True)
-        else:
-            self._sender = client.with_options(
-                rate_limit=config.rate_limit, shield_sends=True
-            )
+        self._sender = client._broadcast_sender(config.rate_limit)  # noqa: SLF001
         self.estimate: BroadcastEstimate | None = None
         self.tally = Tally(config.on_progress, config.progress_interval)
         self._journal: Journal | None = None

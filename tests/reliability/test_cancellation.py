@@ -212,6 +212,38 @@ async def test_cancelling_a_broadcast_drains_it(fake, base_url, run_cleanly):
     assert all(status != UNKNOWN for _, status, _, _ in reported)
 
 
+async def test_asyncio_wait_for_on_a_broadcast_drains_it(
+    anyio_backend, fake, base_url, run_cleanly
+):
+    # asyncio's own cancellation ignores anyio's shields; the broadcast's
+    # workers live in anyio task groups, which turn it into anyio's.
+    if anyio_backend != "asyncio":
+        pytest.skip("asyncio's own cancellation")
+    fake.update_faults(latency=(0.02, 0.06))
+
+    async def scenario():
+        reported = []
+        async with IProgSMS(fake.token, base_url=base_url) as client:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(
+                    client.broadcast(
+                        numbers(2000),
+                        message="Hi",
+                        concurrency=20,
+                        poll_interval=0.01,
+                        on_result=reported.append,
+                    ),
+                    0.5,
+                )
+        return summary(reported)
+
+    reported = await run_cleanly(scenario)
+    held = {m.message_id: m.phone_number for m in fake.messages}
+    assert 0 < len(held) < 2000
+    assert {i: n for n, _, i, _ in reported if i} == held
+    assert all(status != UNKNOWN for _, status, _, _ in reported)
+
+
 async def test_leaving_a_stream_early(fake, base_url, run_cleanly):
     fake.update_faults(latency=(0.02, 0.06), endpoints="sends")
 
