@@ -349,9 +349,16 @@ class Requester:
 
 
 async def _read_capped(response: httpx.Response, context: RequestContext) -> bytes:
-    """Read the body, refusing one larger than `MAX_BODY_BYTES`."""
+    """Read the body, refusing one larger than `MAX_BODY_BYTES`.
+
+    An error answer whose body cannot be read is still an error answer: its
+    body is dropped, and its status says what happened (a 4xx, refused).
+    """
+    answered_error = not 200 <= response.status_code < 300
     declared = response.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        if answered_error:
+            return b""
         raise _unreadable(response, context, _TOO_LARGE)
     chunks: list[bytes] = []
     size = 0
@@ -359,11 +366,13 @@ async def _read_capped(response: httpx.Response, context: RequestContext) -> byt
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > MAX_BODY_BYTES:
+                if answered_error:
+                    return b""
                 raise _unreadable(response, context, _TOO_LARGE)
             chunks.append(chunk)
     except httpx.DecodingError as exc:  # a broken Content-Encoding (gzip...)
-        if not 200 <= response.status_code < 300:
-            return b""  # an error answer all the same: its status says which
+        if answered_error:
+            return b""
         what = f"a body that cannot be decoded: {exc}"
         raise _unreadable(response, context, what) from exc
     return b"".join(chunks)
