@@ -17,7 +17,7 @@ import anyio
 from ._wire import Drop, Reply
 
 if TYPE_CHECKING:
-    from ._engine import Exchange
+    from ._exchange import Exchange
     from ._gateway import FakeGateway
 
 __all__ = ["ConnectionDropped", "FakeASGIApp", "Receive", "Scope", "Send"]

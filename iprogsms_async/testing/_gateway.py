@@ -12,7 +12,7 @@ import attrs
 from .._client import DEFAULT_TIMEOUT, IProgSMS
 from .._phone import normalize_phone_number
 from ._asgi import FakeASGIApp
-from ._engine import Engine, Exchange
+from ._exchange import Engine, Exchange
 from ._faults import FaultKind, FaultPlan, Faults, resolve_endpoints
 from ._routes import PREFIX
 from ._serve import serve_in_loop, serve_in_thread

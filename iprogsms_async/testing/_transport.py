@@ -10,7 +10,7 @@ import httpx
 from ._wire import Drop, Reply
 
 if TYPE_CHECKING:
-    from ._engine import Exchange
+    from ._exchange import Exchange
     from ._gateway import FakeGateway
 
 __all__ = ["DROPPED_MESSAGE", "FakeTransport"]
