@@ -22,6 +22,7 @@ from ._transports import (
     check_http_backend,
     gate_for,
 )
+from ._validation import is_positive_number
 from ._version import __version__
 from .broadcast import DEFAULT_NON_FINAL_STATUSES, BroadcastConfig
 from .broadcast._stream import collect, open_stream
@@ -497,11 +498,7 @@ def _is_loopback(host: str) -> bool:
 def _check_timeout(timeout: object) -> httpx.Timeout:
     if isinstance(timeout, httpx.Timeout):
         return timeout
-    if (
-        isinstance(timeout, int | float)
-        and not isinstance(timeout, bool)
-        and timeout > 0
-    ):
+    if is_positive_number(timeout):
         return httpx.Timeout(float(timeout))
     raise ConfigurationError(
         "timeout must be a positive number of seconds or an httpx.Timeout, "

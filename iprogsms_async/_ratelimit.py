@@ -10,6 +10,7 @@ import math
 from anyio import current_time, sleep
 
 from ._errors import ConfigurationError
+from ._validation import is_positive_number
 
 __all__ = ["RateLimiter"]
 
@@ -51,12 +52,7 @@ class RateLimiter:
 
 
 def _check_rate(rate: object) -> float:
-    if (
-        isinstance(rate, int | float)
-        and not isinstance(rate, bool)
-        and math.isfinite(rate)
-        and rate > 0
-    ):
+    if is_positive_number(rate):
         return float(rate)
     raise ConfigurationError(
         f"rate_limit must be a positive number of requests a second, not {rate!r}"

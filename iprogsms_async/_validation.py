@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import TypeGuard
+
 from ._errors import ValidationError
 
 __all__ = [
@@ -10,6 +13,7 @@ __all__ = [
     "check_message",
     "check_positive_int",
     "check_sms_provider",
+    "is_positive_number",
 ]
 
 SMS_PROVIDERS = (0, 1, 2)
@@ -37,6 +41,19 @@ def check_sms_provider(value: object, *, field: str = "sms_provider") -> int:
             f"{field} must be one of 0, 1 or 2, not {value!r}", field=field
         )
     return value
+
+
+def is_positive_number(value: object, *, allow_zero: bool = False) -> TypeGuard[float]:
+    """Whether ``value`` is a finite int or float above zero (or zero, if allowed).
+
+    A bool is not a number here: ``True`` seconds is a mistake, not 1.
+    """
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value >= 0 if allow_zero else value > 0)
+    )
 
 
 def check_positive_int(value: object, *, field: str) -> int:

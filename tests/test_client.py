@@ -75,7 +75,7 @@ def test_other_base_urls_are_refused(url, why):
         IProgSMS(TOKEN, base_url=url)
 
 
-@pytest.mark.parametrize("timeout", [0, -1, "5", True])
+@pytest.mark.parametrize("timeout", [0, -1, "5", True, float("inf"), float("nan")])
 def test_bad_timeouts_are_refused(timeout):
     with pytest.raises(ConfigurationError):
         IProgSMS(TOKEN, timeout=timeout)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._errors import ConfigurationError
-from .._validation import check_sms_provider
+from .._validation import check_sms_provider, is_positive_number
 from ._report import DEFAULT_NON_FINAL_STATUSES
 
 if TYPE_CHECKING:
@@ -32,13 +31,7 @@ def _positive_seconds(
     name: str, *, allow_zero: bool = False
 ) -> Callable[[object, object, object], None]:
     def check(_instance: object, _attribute: object, value: object) -> None:
-        ok = (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and (value >= 0 if allow_zero else value > 0)
-        )
-        if not ok:
+        if not is_positive_number(value, allow_zero=allow_zero):
             raise ConfigurationError(
                 f"{name} must be a positive number of seconds, not {value!r}"
             )
@@ -67,12 +60,7 @@ def _optional_batch(_instance: object, _attribute: object, value: Any) -> None:
 
 
 def _optional_rate(_instance: object, _attribute: object, value: Any) -> None:
-    if value is not None and not (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    ):
+    if value is not None and not is_positive_number(value):
         raise ConfigurationError(
             f"rate_limit must be a positive number or None, not {value!r}"
         )
