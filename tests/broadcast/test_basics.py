@@ -3,6 +3,7 @@
 import inspect
 
 import attrs
+import httpx
 import pytest
 
 from iprogsms_async import (
@@ -24,6 +25,7 @@ from iprogsms_async.broadcast import (
 from iprogsms_async.broadcast._engine import BroadcastRun
 from iprogsms_async.testing import FakeGateway
 
+from ..support import TOKEN
 from .conftest import numbers
 
 pytestmark = pytest.mark.anyio
@@ -122,6 +124,28 @@ async def test_a_rejected_text_does_not_stop_the_broadcast(fake, client):
     rejected = list(report.with_status(REJECTED))
     assert all(r.error is not None and r.error.maybe_sent is False for r in rejected)
     assert all(r.message_id is None for r in rejected)
+
+
+async def test_a_delivery_status_named_like_ours_is_told_apart_by_sent(no_backoff):
+    # A carrier's "rejected" passes through as given; `sent` says it went out.
+    def gateway(request):
+        if request.method == "POST":
+            if b"09170000002" in request.content:
+                return httpx.Response(422, json={"message": "Invalid number."})
+            return httpx.Response(200, json={"status": 200, "message_id": "iSms-1"})
+        return httpx.Response(200, json={"status": 200, "message_status": "rejected"})
+
+    async with IProgSMS(TOKEN, transport=httpx.MockTransport(gateway)) as client:
+        report = await client.broadcast(
+            ["09170000001", "09170000002"], message="Hi", **FAST_POLL
+        )
+    carrier, ours = report.results
+    assert (carrier.status, carrier.sent, carrier.message_id) == (
+        "rejected",
+        True,
+        "iSms-1",
+    )
+    assert (ours.status, ours.sent, ours.message_id) == (REJECTED, False, None)
 
 
 async def test_polling_until_final(no_backoff):
