@@ -71,29 +71,30 @@ _SHOWN = 64
 class Sameness:
     """Which recipients are the same number and text, in little memory.
 
-    A text equal to the broadcast's own ``message`` is kept by reference
-    (one string for everyone); any other by a 12-byte digest, not in full.
+    For a text equal to the broadcast's own ``message`` the number alone is
+    kept; for any other, the number with a 12-byte digest of the text.
     """
 
-    __slots__ = ("_default", "_seen")
+    __slots__ = ("_default", "_numbers", "_pairs")
 
     def __init__(self, default_message: str | None) -> None:
         self._default = default_message
-        self._seen: set[tuple[str, object]] = set()
+        self._numbers: set[str] = set()
+        self._pairs: set[bytes] = set()
 
     def seen_before(self, phone_number: str, message: str) -> bool:
         """Whether this number and text came before; remember them if not."""
-        text: object = (
-            self._default
-            if message == self._default
-            else hashlib.blake2b(
-                message.encode("utf-8", "surrogatepass"), digest_size=12
-            ).digest()
-        )
-        identity = (phone_number, text)
-        if identity in self._seen:
+        if message == self._default:
+            if phone_number in self._numbers:
+                return True
+            self._numbers.add(phone_number)
+            return False
+        pair = phone_number.encode() + hashlib.blake2b(
+            message.encode("utf-8", "surrogatepass"), digest_size=12
+        ).digest()
+        if pair in self._pairs:
             return True
-        self._seen.add(identity)
+        self._pairs.add(pair)
         return False
 
 
