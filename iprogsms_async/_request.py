@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 import attrs
 import httpx
 
@@ -194,14 +195,15 @@ class Requester:
                     waited = httpx.PoolTimeout("no free connection in time")
                     raise self._transport_error(waited, context) from waited
                 try:
+                    if call.sends_sms:
+                        # Nothing is on the wire yet: a caller cancelled by now
+                        # sends nothing.
+                        await anyio.lowlevel.checkpoint()
                     if shield is not Shield.OFF:
-                        # Once a send is on the wire, see it through: abandoning
-                        # it would leave the text in doubt. Waits between
-                        # attempts stay cancellable; nothing is on the wire then.
+                        # From here on the send is seen through: abandoning it
+                        # would leave the text in doubt.
                         return await see_through(
-                            self._attempt(call, parse, context),
-                            shield,
-                            f"{call.method} {call.path}",
+                            self._attempt(call, parse, context), shield, context
                         )
                     return await self._attempt(call, parse, context)
                 finally:

@@ -22,8 +22,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import sniffio
 
+from ._errors import APIConnectionError
+from ._redact import redact
+
 if TYPE_CHECKING:
     from collections.abc import Coroutine
+
+    from ._response import RequestContext
 
 T = TypeVar("T")
 
@@ -44,22 +49,24 @@ class Shield(enum.Enum):
     task-group children (a broadcast's workers), and cheaper: no extra task."""
 
 
-async def see_through(attempt: Coroutine[Any, Any, T], shield: Shield, what: str) -> T:
-    """Await ``attempt`` (the request ``what``) to its end despite cancellation.
+async def see_through(
+    attempt: Coroutine[Any, Any, T], shield: Shield, context: RequestContext
+) -> T:
+    """Await ``attempt``, the request ``context`` describes, despite cancellation.
 
     anyio's cancellation then lands at the caller's next checkpoint, so a
     result returned here can be recorded first. asyncio's own is raised as
     soon as the request is done, as asyncio expects; the result it drops is
-    logged (message ids only) so that the text is not lost without a trace.
+    logged (its ids only) so that the text is not lost without a trace.
     """
     if shield is Shield.FULL and sniffio.current_async_library() == "asyncio":
-        return await _in_own_task(attempt, what)
+        return await _in_own_task(attempt, context)
     with anyio.CancelScope(shield=True):
         result = await attempt
     return result  # noqa: RET504 -- mypy: a scope may swallow errors
 
 
-async def _in_own_task(attempt: Coroutine[Any, Any, T], what: str) -> T:
+async def _in_own_task(attempt: Coroutine[Any, Any, T], context: RequestContext) -> T:
     task = asyncio.ensure_future(attempt)
     cancelled: asyncio.CancelledError | None = None
     # The shield keeps anyio from re-sending its cancellation while we wait;
@@ -70,23 +77,43 @@ async def _in_own_task(attempt: Coroutine[Any, Any, T], what: str) -> T:
                 await asyncio.wait((task,))
             except asyncio.CancelledError as error:  # noqa: PERF203 -- rare
                 cancelled = error
+    what = f"{context.method} {context.url}"
+    if task.cancelled():
+        # Only the request's own task was cancelled (the loop shutting down,
+        # or code that cancels every task): it was abandoned on the wire.
+        logger.warning(
+            "%s was cancelled on the wire: the gateway may have accepted it", what
+        )
+        if cancelled is not None:
+            raise cancelled
+        raise APIConnectionError(
+            f"{what} was cancelled on the wire: the text may have gone out",
+            method=context.method,
+            url=context.url,
+            maybe_sent=True,
+        )
     if cancelled is None:
         return task.result()
-    if task.cancelled():
-        raise cancelled
     failure = task.exception()
     logger.warning(
         "%s finished after its caller was cancelled, which drops its %s: %s",
         what,
         "error" if failure is not None else "result",
-        failure if failure is not None else _summary(task.result()),
+        redact(str(failure), context.secret)
+        if failure is not None
+        else _summary(task.result()),
     )
     raise cancelled
 
 
 def _summary(result: object) -> str:
-    """The message ids in ``result``: enough to find the texts, nothing private."""
+    """The ids in ``result``: enough to find the texts, nothing private."""
     items = result if isinstance(result, list) else [result]
-    ids = [getattr(item, "message_id", None) for item in items]
-    known = [str(message_id) for message_id in ids if message_id is not None]
-    return "message ids " + ", ".join(known) if known else type(result).__name__
+    ids: list[str] = []
+    for item in items:
+        for name in ("message_id", "id"):  # a text's, or a reminder's
+            value = getattr(item, name, None)
+            if value is not None:
+                ids.append(f"{name} {value}")
+                break
+    return ", ".join(ids) if ids else type(result).__name__

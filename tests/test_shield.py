@@ -8,7 +8,7 @@ import anyio
 import httpx
 import pytest
 
-from iprogsms_async import IProgSMS
+from iprogsms_async import APIConnectionError, IProgSMS
 
 from .support import TOKEN
 
@@ -108,8 +108,8 @@ async def test_wait_for_lets_a_shielded_send_finish_and_logs_its_id(
     [record] = [r for r in caplog.records if r.name == "iprogsms_async"]
     assert record.levelno == logging.WARNING
     assert record.getMessage() == (
-        "POST /sms_messages finished after its caller was cancelled, which "
-        "drops its result: message ids iSms-1"
+        "POST https://www.iprogsms.com/api/v1/sms_messages finished after its "
+        "caller was cancelled, which drops its result: message_id iSms-1"
     )
 
 
@@ -178,3 +178,98 @@ async def test_with_options_turns_shielding_on_and_off():
                 "09171251234", "hi"
             )
         assert events == ["received"]
+
+
+@pytest.mark.parametrize("shield_sends", [False, True])
+async def test_a_caller_cancelled_before_the_send_sends_nothing(shield_sends):
+    events = []
+    async with IProgSMS(
+        TOKEN, transport=slow_gateway(events), shield_sends=shield_sends
+    ) as client:
+        with anyio.move_on_after(0) as scope:
+            await client.sms.send("09171251234", "hi")
+        assert scope.cancelled_caught
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await client.sms.send("09171251234", "hi")
+    assert events == []
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout is 3.11+")
+async def test_an_asyncio_timeout_already_expired_sends_nothing(asyncio_only, caplog):
+    events = []
+    async with IProgSMS(
+        TOKEN, transport=slow_gateway(events), shield_sends=True
+    ) as client:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0):
+                await client.sms.send("09171251234", "hi")
+        asyncio.current_task().cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await client.sms.send("09171251234", "hi")
+        asyncio.current_task().uncancel()
+    assert events == []
+    assert [r for r in caplog.records if r.name == "iprogsms_async"] == []
+
+
+async def test_a_send_whose_own_task_is_cancelled_is_in_doubt(asyncio_only, caplog):
+    events = []
+    async with IProgSMS(
+        TOKEN, transport=slow_gateway(events), shield_sends=True
+    ) as client:
+        caller = asyncio.ensure_future(client.sms.send("09171251234", "hi"))
+        await asyncio.sleep(0.05)
+        # As code that cancels every task would: the send's own, not its caller.
+        [own] = [
+            task
+            for task in asyncio.all_tasks()
+            if task.get_coro().__qualname__ == "Requester._attempt"
+        ]
+        own.cancel()
+        with pytest.raises(APIConnectionError) as caught:
+            await caller
+    assert caught.value.maybe_sent is True
+    assert events == ["received"]
+    [record] = [r for r in caplog.records if r.name == "iprogsms_async"]
+    assert "was cancelled on the wire" in record.getMessage()
+
+
+async def test_a_dropped_error_is_logged_without_the_token(asyncio_only, caplog):
+    async def handler(request):
+        await anyio.sleep(0.2)
+        raise RuntimeError(f"a bug that prints {request.content.decode()}")
+
+    async with IProgSMS(
+        TOKEN, transport=httpx.MockTransport(handler), shield_sends=True
+    ) as client:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.sms.send("09171251234", "hi"), 0.05)
+    [record] = [r for r in caplog.records if r.name == "iprogsms_async"]
+    assert "a bug that prints" in record.getMessage()
+    assert TOKEN not in record.getMessage()
+
+
+async def test_a_dropped_reminder_is_logged_with_its_id(asyncio_only, caplog):
+    reminder = {
+        "id": 42,
+        "phone_number": "09171251234",
+        "message": "Bill",
+        "scheduled_at": "2025-03-08T05:00:00.000+08:00",
+        "status": "scheduled",
+    }
+    events = []
+    answer = (200, {"status": "success", "data": reminder})
+    async with IProgSMS(
+        TOKEN, transport=slow_gateway(events, answer), shield_sends=True
+    ) as client:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(
+                client.reminders.create(
+                    phone_number="09171251234",
+                    message="Bill",
+                    scheduled_at="2025-03-08 05:00AM",
+                ),
+                0.05,
+            )
+    [record] = [r for r in caplog.records if r.name == "iprogsms_async"]
+    assert record.getMessage().endswith("which drops its result: id 42")

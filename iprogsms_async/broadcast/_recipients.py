@@ -89,9 +89,12 @@ class Sameness:
                 return True
             self._numbers.add(phone_number)
             return False
-        pair = phone_number.encode() + hashlib.blake2b(
-            message.encode("utf-8", "surrogatepass"), digest_size=12
-        ).digest()
+        pair = (
+            phone_number.encode()
+            + hashlib.blake2b(
+                message.encode("utf-8", "surrogatepass"), digest_size=12
+            ).digest()
+        )
         if pair in self._pairs:
             return True
         self._pairs.add(pair)
