@@ -89,12 +89,8 @@ class Sameness:
                 return True
             self._numbers.add(phone_number)
             return False
-        pair = (
-            phone_number.encode()
-            + hashlib.blake2b(
-                message.encode("utf-8", "surrogatepass"), digest_size=12
-            ).digest()
-        )
+        text = message.encode("utf-8", "surrogatepass")
+        pair = phone_number.encode() + hashlib.blake2b(text, digest_size=12).digest()
         if pair in self._pairs:
             return True
         self._pairs.add(pair)
