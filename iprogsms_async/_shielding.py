@@ -67,6 +67,13 @@ async def see_through(
 
 
 async def _in_own_task(attempt: Coroutine[Any, Any, T], context: RequestContext) -> T:
+    try:
+        # A cancellation asyncio has only scheduled (task.cancel(), an expired
+        # asyncio.timeout) lands here, before anything is sent.
+        await asyncio.sleep(0)
+    except BaseException:
+        attempt.close()
+        raise
     task = asyncio.ensure_future(attempt)
     cancelled: asyncio.CancelledError | None = None
     # The shield keeps anyio from re-sending its cancellation while we wait;
