@@ -11,6 +11,7 @@ audited (some tests put the token there on purpose to see it redacted).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import re
 import threading
@@ -25,12 +26,21 @@ from iprogsms_async.testing import DEFAULT_TOKEN
 
 from .support import BASE, TOKEN
 
-# anyio imports its parts lazily, on first use, and pytest rewrites anyio's
-# modules (anyio is a pytest plugin). CPython 3.11.7's parser can then fail
-# with "SystemError: AST constructor recursion depth mismatch" when that first
-# use comes deep in a test's stack (a fuzz test does): load them all now.
-for _name in dir(anyio):
-    getattr(anyio, _name)
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Import now what anyio and hypothesis would import lazily, mid-test.
+
+    pytest rewrites the modules of a pytest plugin's package (both are
+    plugins) when they are first imported, and CPython 3.11.7's parser can
+    fail with "SystemError: AST constructor recursion depth mismatch" when
+    that comes deep in a test's stack (a fuzz test's shrinking does). Not at
+    conftest import: hypothesis warns of work done while plugins load.
+    """
+    for name in dir(anyio):
+        getattr(anyio, name)
+    importlib.import_module("hypothesis.internal.conjecture.optimiser")
+    importlib.import_module("hypothesis.strategies._internal.regex")
+
 
 # Every distinctive token the suite uses (short ones like "t" or "wrong" would
 # match ordinary words). A test can add its own with the `audited_tokens`
