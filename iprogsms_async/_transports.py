@@ -27,6 +27,7 @@ import httpx
 import sniffio
 
 from ._errors import ConfigurationError
+from ._pool import reserve_connections
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -111,13 +112,16 @@ def build_http_client(
                 f" ({exc})"
             ) from None
         transport = AiohttpTransport(limits=limits or DEFAULT_AIOHTTP_LIMITS)
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         headers=headers,
         timeout=timeout,
         limits=limits or DEFAULT_LIMITS,
         transport=transport,
         follow_redirects=False,
     )
+    if transport is None:
+        reserve_connections(client)
+    return client
 
 
 class ConnectionGate:
