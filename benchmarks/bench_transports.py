@@ -2,8 +2,9 @@
 
 Sends ``--n`` texts (POST, JSON answer parsed) at a fixed concurrency through:
 raw httpx with several pool sizes (keep-alive = maximum), the same behind a
-gate that lets only as many requests into the pool as it has connections
-(what the library does), httpx's own default limits, raw aiohttp, and httpx
+gate that lets only as many requests into the pool as it has connections,
+the same again over the library's `ReservingPool` (gate and pool: what the
+default backend runs), httpx's own default limits, raw aiohttp, and httpx
 over the library's aiohttp transport. For each server latency and
 concurrency it prints requests a second, client CPU per request, and
 connections the server saw opened (reconnects show up there). This is what
@@ -27,6 +28,8 @@ from typing import TYPE_CHECKING
 
 import _harness as h
 import httpx
+
+from iprogsms_async._pool import reserve_connections
 
 if TYPE_CHECKING:
     import ssl
@@ -55,10 +58,14 @@ async def raw_httpx(
     verify: ssl.SSLContext | bool,
     *,
     gated: bool = False,
+    reserving: bool = False,
 ) -> tuple[float, float]:
-    """Raw httpx; ``gated`` holds requests beyond the pool size outside its pool."""
+    """Raw httpx; ``gated`` holds requests beyond the pool size outside its pool,
+    ``reserving`` puts the library's `ReservingPool` under it."""
     options = {} if limits is None else {"limits": limits}
     async with httpx.AsyncClient(verify=verify, **options) as http:  # type: ignore[arg-type]
+        if reserving:
+            reserve_connections(http)
         if not gated or limits is None or limits.max_connections is None:
             return await _timed(
                 lambda: h.httpx_loop(http, url, h.numbers(n), concurrency, poll=False),
@@ -162,6 +169,20 @@ def _sweep(
                     f"httpx {size}/{size}, gated",
                     lambda s=size: raw_httpx(
                         url, n, concurrency, _limits(s), verify, gated=True
+                    ),
+                )
+            )
+            cases.append(
+                (
+                    f"httpx {size}/{size}, gated, reserving (the library)",
+                    lambda s=size: raw_httpx(
+                        url,
+                        n,
+                        concurrency,
+                        _limits(s),
+                        verify,
+                        gated=True,
+                        reserving=True,
                     ),
                 )
             )

@@ -100,7 +100,7 @@ class IProgSMS:
         transport: An httpx transport for the client created here (for
             example ``FakeGateway``'s, or a mock); not with ``http_client``.
         limits: Connection pool limits for the client created here
-            (default: 20 connections for httpx, 100 for aiohttp).
+            (default: 50 connections for httpx, 100 for aiohttp).
         http_backend: The HTTP machinery of the client created here:
             ``"httpx"`` (httpx's own; asyncio and trio) or ``"aiohttp"``
             (httpx over aiohttp's pool and parser: several times less CPU

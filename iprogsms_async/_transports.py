@@ -47,15 +47,16 @@ HTTPBackend = Literal["httpx", "aiohttp"]
 """The HTTP machinery under the client: httpx's own, or aiohttp's."""
 
 DEFAULT_LIMITS = httpx.Limits(
-    max_connections=20, max_keepalive_connections=20, keepalive_expiry=30.0
+    max_connections=50, max_keepalive_connections=50, keepalive_expiry=30.0
 )
-"""httpx's pool: 20 connections, all kept alive.
+"""httpx's pool: 50 connections (a broadcast's default concurrency), all kept alive.
 
 Keep-alive equals the maximum, so a busy client never reconnects per request
 (httpx's own default of 20 kept of 100 reconnected for nearly every request
-at 50 in flight: a TLS handshake each). httpcore spends CPU per connection on
-every pass, so its pool is kept small; `ConnectionGate` holds the requests
-beyond it. Measured in ``benchmarks/RESULTS.md``.
+at 50 in flight: a TLS handshake each). With `ReservingPool` a connection
+costs little CPU, so throughput follows connections once the gateway is 20 ms
+or more away; `ConnectionGate` holds requests beyond the pool. Measured in
+``benchmarks/RESULTS.md``.
 """
 
 DEFAULT_AIOHTTP_LIMITS = httpx.Limits(
