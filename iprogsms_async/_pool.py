@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import httpcore
 import httpx
+from httpcore._async import connection_pool
 
 if TYPE_CHECKING:
     from httpcore._async.interfaces import AsyncConnectionInterface
@@ -38,6 +39,11 @@ class ReservingPool(httpcore.AsyncConnectionPool):
     Nor does it close a connection promised to a request. HTTP/1.1 only: a
     connection carries one request at a time, so one that a request in the
     pool holds (starting on it, or streaming its answer) is taken.
+
+    Two more departures from httpcore 1.0.9: ``max_keepalive_connections``
+    counts idle connections (httpcore counts them all, a bug fixed on its
+    master), and a connection whose request left before it connected is
+    dropped instead of holding a place in the pool for good.
     """
 
     def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
@@ -62,6 +68,11 @@ class ReservingPool(httpcore.AsyncConnectionPool):
                 self._connections.remove(connection)
             elif id(connection) in taken:
                 continue  # its request will find out, not a pass on its behalf
+            elif _never_started(connection):
+                # Made for a request that left before it connected (asyncio's
+                # own cancellation can do that): no socket, yet it would hold
+                # a place in the pool for good (httpcore 1.0.9 keeps it).
+                self._connections.remove(connection)
             elif connection.has_expired():
                 self._connections.remove(connection)
                 closing.append(connection)
@@ -95,6 +106,28 @@ class ReservingPool(httpcore.AsyncConnectionPool):
         return connection
 
 
+def _never_started(connection: AsyncConnectionInterface) -> bool:
+    """Whether ``connection`` was made but never connected, nor failed to."""
+    return (
+        getattr(connection, "_connection", False) is None
+        and getattr(connection, "_connect_failed", True) is False
+    )
+
+
+def _compatible() -> bool:
+    """Whether this httpcore's pool has the internals `ReservingPool` overrides.
+
+    httpcore 1.0.0 to 1.0.2 assigned connections another way.
+    """
+    return httpcore.__version__.startswith(_WRITTEN_FOR) and all(
+        hasattr(owner, name)
+        for owner, name in (
+            (httpcore.AsyncConnectionPool, "_assign_requests_to_connections"),
+            (connection_pool, "AsyncPoolRequest"),
+        )
+    )
+
+
 def reserve_connections(client: httpx.AsyncClient) -> bool:
     """Put `ReservingPool` under ``client``'s direct HTTP/1.1 transport.
 
@@ -105,7 +138,7 @@ def reserve_connections(client: httpx.AsyncClient) -> bool:
     transport = client._transport  # noqa: SLF001
     pool = getattr(transport, "_pool", None)
     if (
-        httpcore.__version__.startswith(_WRITTEN_FOR)
+        _compatible()
         and isinstance(transport, httpx.AsyncHTTPTransport)
         and type(pool) is httpcore.AsyncConnectionPool
         and not pool._http2  # noqa: SLF001

@@ -129,6 +129,18 @@ async def test_a_full_pool_of_taken_connections_makes_the_request_wait():
     assert request.is_queued()
 
 
+async def test_a_connection_whose_request_left_before_it_connected_is_dropped():
+    orphan = Connection("orphan", idle=False)
+    orphan._connection, orphan._connect_failed = None, False
+    connecting = Connection("connecting", idle=False)
+    connecting._connection, connecting._connect_failed = None, False
+    request = queued()
+    made = pool([orphan, connecting], [held_by(connecting), request], max_connections=2)
+    made._assign_requests_to_connections()
+    assert made._connections == [connecting, request.connection]
+    assert request.connection.name == "new"
+
+
 async def test_closed_connections_are_dropped():
     closed = Connection("closed", closed=True)
     made = pool([closed], [])
@@ -172,6 +184,10 @@ def test_another_httpcore_version_or_http2_is_left_alone(monkeypatch):
     assert reserve_connections(http2) is False
     monkeypatch.setattr(httpcore, "__version__", "1.1.0")
     assert reserve_connections(httpx.AsyncClient()) is False
+    # httpcore 1.0.0 to 1.0.2 assigned connections without this method.
+    monkeypatch.setattr(httpcore, "__version__", "1.0.2")
+    monkeypatch.delattr(httpcore.AsyncConnectionPool, "_assign_requests_to_connections")
+    assert reserve_connections(httpx.AsyncClient()) is False
 
 
 # --- under load, over real sockets ---------------------------------------------
@@ -211,3 +227,36 @@ async def test_under_load_no_connection_is_promised_twice(monkeypatch, no_backof
     assert server.hits["/api/v1/sms_messages"] == 200
     assert len(server.peers) <= 5
     assert doubles == []
+
+
+async def test_a_request_cancelled_by_asyncio_before_connecting_frees_its_place(
+    anyio_backend,
+):
+    # httpcore's own pool keeps the never-used connection: the next request
+    # then waits for a place that never comes (a PoolTimeout).
+    if anyio_backend != "asyncio":
+        pytest.skip("asyncio's own cancellation")
+    import asyncio  # noqa: PLC0415
+
+    sent = {"status": 200, "message_status": "sent"}
+    with serve({"/x": answer(sent)}) as server:
+        client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=1),
+            timeout=httpx.Timeout(5, pool=1),
+        )
+        assert reserve_connections(client)
+        url = base_url(server) + "/x"
+        async with client:
+            first = await client.send(
+                client.build_request("GET", url, headers={"Connection": "close"}),
+                stream=True,
+            )
+            waiting = asyncio.ensure_future(client.get(url))
+            await asyncio.sleep(0.05)  # queued behind the only connection
+            await first.aread()
+            await first.aclose()  # the waiting request is given a new connection
+            waiting.cancel()  # and leaves before it ran
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            answer_ = await client.get(url)
+    assert answer_.status_code == 200
