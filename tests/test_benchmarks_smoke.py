@@ -14,6 +14,8 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
+pytestmark = pytest.mark.slow
+
 RUNS = {
     "bench_request_cpu.py": ["--n", "30", "--rounds", "1", "--concurrency", "3"],
     "bench_broadcast.py": ["--n", "40", "--concurrency", "4", "--latency-ms", "0,5"],

@@ -11,7 +11,7 @@ from iprogsms_async.testing import IN_PROCESS_BASE_URL, FakeGateway, Faults
 
 from .conftest import numbers
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 def check_accounting(report, fake, recipients):

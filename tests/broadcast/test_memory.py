@@ -8,6 +8,8 @@ import pytest
 
 from iprogsms_async import IProgSMS
 
+pytestmark = pytest.mark.slow
+
 
 def handler(request):
     return httpx.Response(200, json={"status": 200, "message_id": "iSms-1"})

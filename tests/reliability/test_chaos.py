@@ -23,7 +23,7 @@ from iprogsms_async.testing._serve import serve_in_thread
 
 from ._wire_log import DROPPED, NO_ANSWER, WireLog
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 CHAOS = Faults(
     server_error_before_accept=0.05,

@@ -37,6 +37,8 @@ RUNNER = Path(__file__).with_name("crash_runner.py")
 SENDS = ("POST /sms_messages", "POST /sms_messages/send_bulk")
 WAIT = 60.0  # seconds: far more than any run needs; only a hang gets near it
 
+pytestmark = pytest.mark.slow
+
 
 class Kill(NamedTuple):
     backend: str
