@@ -232,9 +232,9 @@ class Requester:
         """The wait before retrying after ``error``, or None when not to retry."""
         if isinstance(error, RateLimitError):
             delay = self._retry.delay(retries, error.retry_after)
-            wait = error.retry_after if error.retry_after is not None else delay
+            wait = self._retry.pause(error.retry_after, delay)
             if wait is not None:
-                self._shared.pause.pause(min(wait, self._retry.max_retry_after))
+                self._shared.pause.pause(wait)
             return delay
         if isinstance(error, APIConnectionError):
             cause = error.__cause__

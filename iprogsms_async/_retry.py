@@ -1,4 +1,10 @@
-"""When to try a request again, and how long to wait first."""
+"""When to try a request again, and how long to wait first.
+
+`set_testing` switches every client in the process to a testing mode in which
+retries still happen, as they would in production, but without their waits:
+stamina's ``set_testing`` is the model. Tests then exercise the retry logic
+in no time and without patching ``random``.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,83 @@ import email.utils
 import math
 import random
 import time
+from typing import TYPE_CHECKING
 
 import attrs
 
-__all__ = ["RetryPolicy", "parse_retry_after"]
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = [
+    "RetryPolicy",
+    "RetryTestingMode",
+    "is_testing",
+    "parse_retry_after",
+    "set_testing",
+]
+
+
+@attrs.frozen
+class RetryTestingMode:
+    """The retry testing mode in force: see `set_testing`."""
+
+    testing: bool = False
+    """True while backoff waits are skipped."""
+    retry_after_cap: float | None = None
+    """In testing mode, the longest server-given ``Retry-After`` waited for
+    (None: waited as given, so that tests of pausing still pause)."""
+
+
+_mode = RetryTestingMode()
+
+
+class _Restore:
+    """Returned by `set_testing`: a context manager that restores the mode before."""
+
+    __slots__ = ("_before",)
+
+    def __init__(self, before: RetryTestingMode) -> None:
+        self._before = before
+
+    def __enter__(self) -> RetryTestingMode:
+        return _mode
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        global _mode  # noqa: PLW0603 -- one process-wide switch, as stamina's
+        _mode = self._before
+
+
+def set_testing(testing: bool, *, retry_after_cap: float | None = None) -> _Restore:
+    """Turn the retry testing mode on or off for every client in the process.
+
+    In testing mode a retry happens exactly when it would in production, but
+    the computed backoff is zero, and a server-given ``Retry-After`` is waited
+    for up to ``retry_after_cap`` seconds (as given when None). Use it as a
+    call, or as a context manager that restores the previous mode::
+
+        with set_testing(True):
+            ...  # a test whose fake answers 503 once retries at once
+    """
+    global _mode  # noqa: PLW0603 -- one process-wide switch, as stamina's
+    if retry_after_cap is not None and not (
+        math.isfinite(retry_after_cap) and retry_after_cap >= 0
+    ):
+        raise ValueError(
+            f"retry_after_cap must be a finite number >= 0, not {retry_after_cap!r}"
+        )
+    before = _mode
+    _mode = RetryTestingMode(testing=bool(testing), retry_after_cap=retry_after_cap)
+    return _Restore(before)
+
+
+def is_testing() -> bool:
+    """Whether the retry testing mode (`set_testing`) is on."""
+    return _mode.testing
 
 
 @attrs.frozen
@@ -35,9 +114,31 @@ class RetryPolicy:
         if retry >= self.max_retries:
             return None
         if retry_after is not None:
-            return retry_after if retry_after <= self.max_retry_after else None
-        ceiling = min(self.max_delay, self.initial_delay * 2**retry)
-        return random.uniform(0, ceiling)  # noqa: S311 -- jitter, not cryptography
+            if retry_after > self.max_retry_after:
+                return None
+            cap = _mode.retry_after_cap if _mode.testing else None
+            return retry_after if cap is None else min(retry_after, cap)
+        if _mode.testing:
+            return 0.0
+        return random.uniform(0, self.ceiling(retry))  # noqa: S311 -- jitter
+
+    def pause(self, retry_after: float | None, delay: float | None) -> float | None:
+        """How long a 429 pauses every request of the client, or None for not at all.
+
+        The server's ``Retry-After`` when it gave one (up to the cap), else the
+        backoff ``delay`` about to be waited; capped as `delay` is in testing mode.
+        """
+        wait = retry_after if retry_after is not None else delay
+        if wait is None:
+            return None
+        wait = min(wait, self.max_retry_after)
+        if _mode.testing and _mode.retry_after_cap is not None:
+            wait = min(wait, _mode.retry_after_cap)
+        return wait
+
+    def ceiling(self, retry: int) -> float:
+        """The upper bound of the jittered wait before retry number ``retry``."""
+        return min(self.max_delay, self.initial_delay * 2.0**retry)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -22,7 +22,7 @@ import pytest
 import respx
 
 from iprogsms_async import IProgSMS, IProgSMSError
-from iprogsms_async.testing import DEFAULT_TOKEN
+from iprogsms_async.testing import DEFAULT_TOKEN, set_testing
 
 from .support import BASE, TOKEN
 
@@ -65,9 +65,10 @@ def anyio_backend(request):
 
 
 @pytest.fixture
-def no_backoff(monkeypatch):
+def no_backoff():
     """Make computed backoff waits zero; server-given Retry-After still counts."""
-    monkeypatch.setattr("iprogsms_async._retry.random.uniform", lambda _a, _b: 0.0)
+    with set_testing(True):
+        yield
 
 
 @pytest.fixture

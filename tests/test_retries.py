@@ -18,8 +18,9 @@ from iprogsms_async import (
     ServerError,
 )
 from iprogsms_async._retry import RetryPolicy, parse_retry_after
+from iprogsms_async.testing import is_testing, set_testing
 
-from .support import TOKEN
+from .support import BASE, TOKEN
 
 pytestmark = pytest.mark.anyio
 
@@ -280,10 +281,10 @@ async def test_retries_are_logged_at_info(client, gateway, caplog):
     assert "retry 1 of 2" in retries[0].getMessage()
 
 
-def test_backoff_grows_exponentially_up_to_the_cap(monkeypatch):
-    monkeypatch.setattr("iprogsms_async._retry.random.uniform", lambda _a, b: b)
+def test_backoff_grows_exponentially_up_to_the_cap():
     policy = RetryPolicy(max_retries=10)
-    assert [policy.delay(n) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+    assert [policy.ceiling(n) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+    assert all(0 <= policy.delay(n) <= policy.ceiling(n) for n in range(6))
     assert policy.delay(10) is None
     assert RetryPolicy(max_retries=0).delay(0) is None
 
@@ -315,3 +316,56 @@ def test_parse_retry_after(header, expected):
 async def test_max_retries_is_validated():
     with pytest.raises(ConfigurationError):
         IProgSMS(TOKEN, max_retries=-1)
+
+
+def test_testing_mode_skips_computed_waits_and_restores_the_mode():
+    policy = RetryPolicy(max_retries=3)
+    assert not is_testing()
+    with set_testing(True) as mode:
+        assert mode.testing
+        assert [policy.delay(n) for n in range(3)] == [0.0, 0.0, 0.0]
+        assert policy.delay(3) is None  # retries still end where they would
+    assert not is_testing()
+    assert 0 <= policy.delay(2) <= policy.ceiling(2)
+
+
+def test_testing_mode_waits_for_retry_after_up_to_its_cap():
+    policy = RetryPolicy(max_retries=3)
+    with set_testing(True):
+        assert policy.delay(0, retry_after=5.0) == 5.0
+        assert policy.pause(5.0, 5.0) == 5.0
+    with set_testing(True, retry_after_cap=0.1):
+        assert policy.delay(0, retry_after=5.0) == 0.1
+        assert policy.pause(5.0, 5.0) == 0.1
+        assert policy.delay(0, retry_after=120.0) is None  # over max_retry_after
+    assert policy.pause(5.0, None) == 5.0
+
+
+def test_set_testing_works_as_a_plain_call():
+    set_testing(True)
+    try:
+        assert RetryPolicy().delay(0) == 0.0
+    finally:
+        set_testing(False)
+    assert not is_testing()
+
+
+@pytest.mark.parametrize("cap", [-1.0, float("inf"), float("nan")])
+def test_set_testing_refuses_a_bad_cap(cap):
+    with pytest.raises(ValueError, match="retry_after_cap"):
+        set_testing(True, retry_after_cap=cap)
+    assert not is_testing()
+
+
+async def test_a_client_in_testing_mode_retries_without_waiting(gateway, caplog):
+    route = gateway.get("/sms_messages/status").mock(
+        side_effect=[httpx.Response(503), httpx.Response(503), OK_STATUS]
+    )
+    with set_testing(True), caplog.at_level(logging.INFO, logger="iprogsms_async"):
+        async with IProgSMS(TOKEN, base_url=BASE, max_retries=2) as client:
+            status = await client.sms.status("iSms-1")
+    assert status.status == "pending"
+    assert route.call_count == 3
+    retries = [r.getMessage() for r in caplog.records if "Retrying" in r.getMessage()]
+    assert len(retries) == 2
+    assert all(" in 0.00 s " in message for message in retries)

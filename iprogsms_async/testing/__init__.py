@@ -12,10 +12,14 @@
     with fake.serve_in_thread() as base_url:     # real HTTP on 127.0.0.1
         ...
 
+`set_testing` makes every client retry without waiting (stamina's testing
+mode is the model), so code under test can meet transient faults quickly.
+
 The pytest plugin (registered on install) adds the ``iprogsms_fake`` and
 ``iprogsms_client`` fixtures; see `iprogsms_async.testing.pytest_plugin`.
 """
 
+from .._retry import RetryTestingMode, is_testing, set_testing
 from ._asgi import ConnectionDropped, FakeASGIApp
 from ._clock import ManualClock
 from ._exchange import Exchange
@@ -63,5 +67,8 @@ __all__ = [
     "RecordedMessage",
     "RecordedReminder",
     "Reply",
+    "RetryTestingMode",
+    "is_testing",
     "network_of",
+    "set_testing",
 ]
