@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import httpx
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable
     from types import TracebackType
 
+    from typing_extensions import Self
+
     from ._transports import HTTPBackend
     from .broadcast import (
         BroadcastProgress,
@@ -53,6 +55,9 @@ __all__ = [
 DEFAULT_BASE_URL = "https://www.iprogsms.com/api/v1"
 ENV_TOKEN = "IPROGSMS_API_TOKEN"  # noqa: S105 -- a variable name, not a secret
 ENV_BASE_URL = "IPROGSMS_BASE_URL"
+
+T = TypeVar("T")
+V = TypeVar("V")
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 """30 s to read an answer, 10 s to connect."""
@@ -155,8 +160,8 @@ class IProgSMS:
             ),
             timeout=_check_timeout(timeout),
             retry=RetryPolicy(max_retries=_check_max_retries(max_retries)),
-            limiter=None if rate_limit is None else RateLimiter(rate_limit),
-            shield=Shield.FULL if shield_sends else Shield.OFF,
+            limiter=_limiter(rate_limit),
+            shield=_shield(shield_sends),
         )
         headers = {
             "User-Agent": f"iprogsms-async/{__version__}",
@@ -223,8 +228,10 @@ class IProgSMS:
         max_retries: int | _NotGiven = NOT_GIVEN,
         rate_limit: float | _NotGiven | None = NOT_GIVEN,
         shield_sends: bool | _NotGiven = NOT_GIVEN,
-    ) -> IProgSMS:
+    ) -> Self:
         """Return a copy with some settings changed, sharing this connection pool.
+
+        The copy is of this client's class, so a subclass keeps its methods.
 
         The copy does not own the pool: closing it is a no-op, and it stops
         working when the original is closed. A ``rate_limit`` given here is a
@@ -232,31 +239,24 @@ class IProgSMS:
         limit. A 429 pause is always shared.
         """
         current = self._settings
-        retries = current.retry.max_retries
-        if not isinstance(max_retries, _NotGiven):
-            retries = _check_max_retries(max_retries)
         settings = _Settings(
-            token=current.token
-            if isinstance(api_token, _NotGiven)
-            else _check_token(api_token),
-            base_url=current.base_url
-            if isinstance(base_url, _NotGiven)
-            else _check_base_url(base_url),
-            timeout=current.timeout
-            if isinstance(timeout, _NotGiven)
-            else _check_timeout(timeout),
-            retry=attrs.evolve(current.retry, max_retries=retries),
-            limiter=current.limiter
-            if isinstance(rate_limit, _NotGiven)
-            else (None if rate_limit is None else RateLimiter(rate_limit)),
-            shield=current.shield
-            if isinstance(shield_sends, _NotGiven)
-            else (Shield.FULL if shield_sends else Shield.OFF),
+            token=_given(api_token, current.token, _check_token),
+            base_url=_given(base_url, current.base_url, _check_base_url),
+            timeout=_given(timeout, current.timeout, _check_timeout),
+            retry=attrs.evolve(
+                current.retry,
+                max_retries=_given(
+                    max_retries, current.retry.max_retries, _check_max_retries
+                ),
+            ),
+            limiter=_given(rate_limit, current.limiter, _limiter),
+            shield=_given(shield_sends, current.shield, _shield),
         )
         return self._copy(settings)
 
-    def _copy(self, settings: _Settings) -> IProgSMS:
-        copy = object.__new__(IProgSMS)
+    def _copy(self, settings: _Settings) -> Self:
+        # Not through __init__: a copy shares the pool instead of making one.
+        copy = object.__new__(type(self))
         copy._setup(settings, self._shared, owner=False)
         return copy
 
@@ -446,6 +446,22 @@ def _broadcast_config(arguments: dict[str, Any]) -> BroadcastConfig:
     """
     options = {k: v for k, v in arguments.items() if k not in ("self", "recipients")}
     return BroadcastConfig(**options)
+
+
+def _given(value: V | _NotGiven, current: T, check: Callable[[V], T]) -> T:
+    """``check(value)`` of an option given to `IProgSMS.with_options`.
+
+    ``current`` when the option was left out.
+    """
+    return current if isinstance(value, _NotGiven) else check(value)
+
+
+def _limiter(rate_limit: float | None) -> RateLimiter | None:
+    return None if rate_limit is None else RateLimiter(rate_limit)
+
+
+def _shield(shield_sends: bool) -> Shield:
+    return Shield.FULL if shield_sends else Shield.OFF
 
 
 def _check_token(token: object) -> Secret:

@@ -136,6 +136,36 @@ async def test_the_owned_pool_is_closed_on_exit():
 
 
 @pytest.mark.anyio
+async def test_with_options_keeps_a_subclass_and_its_methods(gateway):
+    gateway.get("/account/sms_credits").respond(json=OK_CREDITS)
+
+    class Billing(IProgSMS):
+        async def balance(self) -> float:
+            return (await self.account.credits()).load_balance
+
+    async with Billing(TOKEN) as client:
+        copy = client.with_options(max_retries=0, rate_limit=None)
+        assert type(copy) is Billing
+        assert copy.max_retries == 0
+        assert await copy.balance() == (await client.balance())
+        assert type(copy.with_options(timeout=2)) is Billing
+
+
+@pytest.mark.anyio
+async def test_with_options_refuses_what_the_constructor_refuses():
+    async with IProgSMS(TOKEN) as client:
+        for options in (
+            {"api_token": " "},
+            {"base_url": "http://example.com"},
+            {"timeout": 0},
+            {"max_retries": -1},
+            {"rate_limit": 0},
+        ):
+            with pytest.raises(ConfigurationError):
+                client.with_options(**options)
+
+
+@pytest.mark.anyio
 async def test_with_options_shares_the_pool_and_changes_only_what_it_names(gateway):
     gateway.get("/account/sms_credits").respond(json=OK_CREDITS)
     async with IProgSMS(TOKEN) as client:
