@@ -20,7 +20,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport as _BaseTransport
 
-from ._redact import redact_url
+from ._redact import redact_foreign
 from ._transports import refuse_trio
 
 if TYPE_CHECKING:
@@ -56,23 +56,23 @@ def translate(exc: BaseException) -> httpx.TransportError | None:
     ``exc`` may be aiohttp's own exception or httpx-aiohttp's translation of
     it (whose cause is aiohttp's). A translation whose cause is unknown is
     read as "the request may have reached the server". The text keeps no
-    token: aiohttp's exceptions name the request URL, and the translation is
-    raised without them chained.
+    token: aiohttp's exceptions name the request URL and quote the answer's
+    bad lines, and the translation is raised without them chained.
     """
     original = exc
     if isinstance(exc, httpx.TransportError):
         cause = exc.__cause__
         if cause is None:
-            return httpx.ReadError(redact_url(str(exc)) or type(exc).__name__)
+            return httpx.ReadError(redact_foreign(str(exc)) or type(exc).__name__)
         original = cause
     for source, target in _TRANSLATIONS:
         if isinstance(original, source):
             name = type(original).__name__
             # aiohttp's texts can carry the request URL, and a GET's URL the token.
-            detail = redact_url(str(original))
+            detail = redact_foreign(str(original))
             return target(f"{name}: {detail}" if detail else name)
     if isinstance(exc, httpx.TransportError):
-        return httpx.ReadError(redact_url(str(exc)) or type(exc).__name__)
+        return httpx.ReadError(redact_foreign(str(exc)) or type(exc).__name__)
     return None
 
 

@@ -3,7 +3,8 @@
 Models are frozen attrs classes with slots. The converter is lenient where the
 gateway is loosely specified (extra fields are ignored, numbers may come as
 strings) and strict where a wrong type would mislead (``"false"`` is not True).
-Every model keeps the decoded JSON body it came from in ``raw``.
+Every model keeps the decoded JSON body it came from in ``raw``, redacted of
+the API token like everything kept of an answer (see _response).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
+from ._redact import shorten
 from ._schedule import parse_timestamp
 
 __all__ = [
@@ -46,7 +48,8 @@ class SentMessage:
     phone_number: str
     """The recipient, in the canonical form ``09XXXXXXXXX`` it was sent to."""
     raw: Mapping[str, Any] = _raw()
-    """The decoded JSON body of the response."""
+    """The decoded JSON body of the response, the API token redacted from it
+    (a newer gateway links to the status with the token in the link)."""
 
 
 @attrs.frozen
@@ -171,8 +174,7 @@ def _structure_datetime(value: object, _: type) -> datetime:
 
 
 def _describe(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "..."
+    return shorten(repr(value), 40)
 
 
 def _passthrough(value: object, _: type) -> object:
@@ -213,4 +215,6 @@ def structure(payload: object, cls: type[T], *, raw: Mapping[str, Any]) -> T:
         return _converter.structure({**payload, "raw": raw}, cls)
     except cattrs.BaseValidationError as exc:
         problems = "; ".join(cattrs.transform_error(exc, path=cls.__name__))
-        raise ValueError(problems) from None
+    # Outside the handler: cattrs' errors (a float() of the gateway's text
+    # says it back) are not chained, even as a suppressed context.
+    raise ValueError(problems)

@@ -30,7 +30,7 @@ from ._errors import (
 )
 from ._loop import LoopBinding
 from ._pause import ServerPause
-from ._redact import Secret, redact
+from ._redact import Secret, redact, redact_foreign, stand_in
 from ._response import JSONObject, RequestContext, success_body
 from ._shielding import Shield, see_through
 
@@ -257,6 +257,7 @@ class Requester:
         debug = logger.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
         self._shared.begin_attempt()
+        failure: APIConnectionError | None = None
         try:
             # Never follow a redirect, even on a user's client set to: the
             # token would go wherever the Location header says.
@@ -266,9 +267,14 @@ class Requester:
             finally:
                 await response.aclose()
         except httpx.TransportError as exc:
-            raise self._transport_error(exc, context) from exc
+            failure = self._transport_error(exc, context)
         finally:
             self._shared.end_attempt()
+        if failure is not None:
+            # Raised out here, not in the handler, so that httpx's exception
+            # (whose text may echo the token) is not its context: see
+            # _transport_error for the cause it has instead.
+            raise failure
         if debug:
             logger.debug(
                 "%s %s -> %d (%.1f ms, %d bytes)",
@@ -282,18 +288,21 @@ class Requester:
         try:
             return parse(body)
         except ValueError as exc:
-            raise ResponseFormatError(
-                redact(
-                    f"HTTP {response.status_code} without what {call.method} "
-                    f"{call.path} returns: {exc}",
-                    self._token,
-                ),
-                status_code=response.status_code,
-                body=body,
-                method=context.method,
-                url=context.url,
-                maybe_sent=call.sends_sms,
-            ) from None
+            problem = str(exc)
+        # Raised outside the handler: the ValueError, and cattrs' errors
+        # chained to it, stay out of the error's chain.
+        raise ResponseFormatError(
+            redact(
+                f"HTTP {response.status_code} without what {call.method} "
+                f"{call.path} returns: {problem}",
+                self._token,
+            ),
+            status_code=response.status_code,
+            body=body,
+            method=context.method,
+            url=context.url,
+            maybe_sent=call.sends_sms,
+        )
 
     def _build(self, http: httpx.AsyncClient, call: Call) -> httpx.Request:
         token = self._token.get()
@@ -333,7 +342,7 @@ class Requester:
             else APIConnectionError
         )
         what = type(exc).__name__
-        detail = str(exc) or "no detail"
+        detail = redact_foreign(str(exc)) or "no detail"
         if reached and context.sends_sms:
             consequence = "the gateway may have accepted the text"
         elif context.sends_sms:
@@ -343,12 +352,20 @@ class Requester:
         message = f"{context.method} {context.url} failed: {what}: {detail}"
         if consequence:
             message += f" ({consequence})"
-        return cls(
+        error = cls(
             redact(message, self._token),
             method=context.method,
             url=context.url,
             maybe_sent=reached and context.sends_sms,
         )
+        # httpx's exception may echo the token (an answer that repeats the
+        # request line), and so may the httpcore and h11 exceptions chained
+        # to it, or its request's URL. The cause is a stand-in: the same
+        # class, so _retry_delay and callers can still test it, with the
+        # text redacted and nothing chained.
+        error.__cause__ = stand_in(exc)
+        error.__suppress_context__ = True
+        return error
 
 
 async def _read_capped(response: httpx.Response, context: RequestContext) -> bytes:
@@ -376,20 +393,34 @@ async def _read_capped(response: httpx.Response, context: RequestContext) -> byt
     except httpx.DecodingError as exc:  # a broken Content-Encoding (gzip...)
         if answered_error:
             return b""
-        what = f"a body that cannot be decoded: {exc}"
-        raise _unreadable(response, context, what) from exc
-    return b"".join(chunks)
+        failure = _unreadable(
+            response, context, f"a body that cannot be decoded: {exc}", exc
+        )
+    else:
+        return b"".join(chunks)
+    raise failure  # outside the handler: see _unreadable
 
 
 def _unreadable(
-    response: httpx.Response, context: RequestContext, what: str
+    response: httpx.Response,
+    context: RequestContext,
+    what: str,
+    cause: Exception | None = None,
 ) -> ResponseFormatError:
-    """The error for an answer whose body cannot be read at all."""
-    return ResponseFormatError(
-        f"HTTP {response.status_code} with {what}",
+    """The error for an answer whose body cannot be read at all.
+
+    Its ``cause`` is chained as a redacted stand-in, and the error is raised
+    outside the handler of ``cause``, which must not be its context.
+    """
+    error = ResponseFormatError(
+        redact_foreign(f"HTTP {response.status_code} with {what}", context.secret),
         status_code=response.status_code,
         body=None,
         method=context.method,
         url=context.url,
         maybe_sent=context.sends_sms,
     )
+    if cause is not None:
+        error.__cause__ = stand_in(cause)
+        error.__suppress_context__ = True
+    return error

@@ -4,6 +4,11 @@ The gateway is loosely specified, so success is narrow: HTTP 2xx whose JSON
 object does not say otherwise in its own ``status`` (``"error"``, or a number
 of 400 or more). Everything else becomes an `APIError` subclass that keeps the
 status code, the gateway's message and the decoded body.
+
+Whatever is kept of an answer is redacted of the token first (see _redact):
+the decoded body, to any depth, before anything reads it (so a model's
+``raw`` and an error's ``body`` are both clean), and text before it is cut
+to length.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from ._errors import (
     ResponseFormatError,
     ServerError,
 )
-from ._redact import Secret, redact
+from ._redact import Secret, may_hold_a_token, redact, redact_data, shorten
 from ._retry import parse_retry_after
 
 __all__ = ["JSONObject", "RequestContext", "api_error", "decode_body", "success_body"]
@@ -35,6 +40,8 @@ _ERROR_WORDS = frozenset({"error", "fail", "failed", "failure"})
 _MAX_MESSAGE = 500
 _MAX_DEPTH = 20
 _MAX_TEXT_BODY = 2000
+_MAX_HINT = 80
+_TITLE_SPAN = 4096
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
@@ -53,13 +60,18 @@ class RequestContext:
 
 
 def decode_body(content: bytes) -> Any:
-    """Decode a JSON body; return the `_NOT_JSON` marker when it is not JSON."""
+    """Decode a JSON body, redacted of the token.
+
+    The `_NOT_JSON` marker when it is not JSON.
+    """
     if not content:
         return _NOT_JSON
     try:
-        return json.loads(content)
+        body = json.loads(content)
     except (ValueError, RecursionError):
         return _NOT_JSON
+    # Most answers cannot hold a token at all, and are kept as they came.
+    return redact_data(body) if may_hold_a_token(content) else body
 
 
 def success_body(
@@ -101,7 +113,8 @@ def api_error(
     The class follows the HTTP status, or the status the body declares when the
     HTTP status claims success. ``maybe_sent`` is True for a send the gateway
     failed on (5xx) or redirected (3xx, which after a POST often means done):
-    a 4xx or a declared error means it refused.
+    a 4xx or a declared error means it refused. ``body`` is `decode_body`'s
+    of ``content``: already redacted, and kept as it is.
     """
     effective = declared if declared is not None else status_code
     detail = _gateway_message(body) if isinstance(body, dict) else _text_hint(content)
@@ -110,7 +123,7 @@ def api_error(
     else:
         prefix = f"HTTP {status_code}"
     message = _message(context, prefix, detail)
-    kept = _without_secret(_kept_body(body, content), context.secret)
+    kept = _kept_body(body, content)
     common: dict[str, Any] = {
         "status_code": status_code,
         "body": kept,
@@ -184,44 +197,31 @@ def _text_hint(content: bytes) -> str | None:
     """A short description of a non-JSON body: an HTML title, or its start."""
     if not content:
         return "empty body"
-    head = content[:4096]
+    head = content[:_TITLE_SPAN]
     title = _TITLE.search(head)
     if title:
         text = title.group(1).decode("utf-8", "replace")
-        return f"HTML page {' '.join(text.split())!r}"
+        return f"HTML page {redact(' '.join(text.split()))!r}"
     if head.lstrip()[:1] == b"<":
         return "HTML page"
-    return repr(head[:80].decode("utf-8", "replace"))
+    return repr(_head_text(content, _MAX_HINT))
+
+
+def _head_text(content: bytes, limit: int) -> str:
+    """The first ``limit`` characters of ``content`` as text, redacted before cut.
+
+    Decoded with room to spare (a character takes up to 4 bytes, a token a
+    few hundred), so a token straddling the cut is whole when redacted.
+    """
+    return redact(content[: 4 * limit + 1024].decode("utf-8", "replace"))[:limit]
 
 
 def _message(context: RequestContext, prefix: str, detail: str | None) -> str:
     text = f"{prefix}: {detail}" if detail else prefix
-    if len(text) > _MAX_MESSAGE:
-        text = text[:_MAX_MESSAGE] + "..."
-    return redact(text, context.secret)
-
-
-def _without_secret(value: Any, secret: Secret, depth: int = 0) -> Any:
-    """``value`` with the token taken out of every string in it.
-
-    An error's body is for reading and logging; a gateway that echoes the
-    token must not put it there.
-    """
-    if isinstance(value, str):
-        return redact(value, secret)
-    if depth > _MAX_DEPTH:
-        return value
-    if isinstance(value, dict):
-        return {
-            redact(str(key), secret): _without_secret(item, secret, depth + 1)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_without_secret(item, secret, depth + 1) for item in value]
-    return value
+    return shorten(text, _MAX_MESSAGE, context.secret)
 
 
 def _kept_body(body: Any, content: bytes) -> Any:
     if body is _NOT_JSON:
-        return content[:_MAX_TEXT_BODY].decode("utf-8", "replace")
+        return _head_text(content, _MAX_TEXT_BODY)
     return body

@@ -15,7 +15,6 @@ import importlib
 import logging
 import re
 import threading
-import traceback
 
 import anyio
 import pytest
@@ -24,7 +23,7 @@ import respx
 from iprogsms_async import IProgSMS, IProgSMSError
 from iprogsms_async.testing import DEFAULT_TOKEN, set_testing
 
-from .support import BASE, TOKEN
+from .support import BASE, TOKEN, exception_text
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -144,25 +143,6 @@ class TokenAudit(logging.Handler):
 
 def _pattern(tokens: set[str]) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(t) for t in sorted(tokens, key=len)[::-1]))
-
-
-def exception_text(error: BaseException) -> str:
-    """What printing ``error`` shows of it: str, repr and the lines naming it,
-    for it and every exception chained to it or grouped in it."""
-    parts: list[str] = []
-    seen: set[int] = set()
-    stack = [error]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        parts.append(str(current))
-        parts.append(repr(current))
-        parts.extend(traceback.format_exception_only(type(current), current))
-        stack.extend(e for e in (current.__cause__, current.__context__) if e)
-        stack.extend(getattr(current, "exceptions", ()))
-    return "\n".join(parts)
 
 
 _AUDIT = TokenAudit()

@@ -2,18 +2,22 @@
 
 It runs outside the event loop, so the same tests work under asyncio and trio.
 Each path maps to a behaviour: answer JSON, answer late, or drop the connection.
+`serve_raw` is rawer still: it writes back whatever bytes a test makes of each
+request, malformed HTTP included.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import socketserver
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 Behaviour = Callable[["_Handler"], None]
@@ -101,3 +105,96 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# --- raw answers ---------------------------------------------------------------------
+
+
+class RawRequest(NamedTuple):
+    """One request as it came off the socket."""
+
+    head: bytes
+    """The request line and headers, up to and including the blank line."""
+    body: bytes
+
+    @property
+    def line(self) -> bytes:
+        """The request line, e.g. ``b"GET /api/v1/...?api_token=... HTTP/1.1"``."""
+        return self.head.split(b"\r\n", 1)[0]
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.line.split(b" ")[1].decode()).path
+
+    @property
+    def raw(self) -> bytes:
+        return self.head + self.body
+
+
+class _RawHandler(socketserver.StreamRequestHandler):
+    server: _RawServer
+
+    def handle(self) -> None:
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            line = self.rfile.readline(65536)
+            if not line:
+                return
+            head += line
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        request = RawRequest(head, self.rfile.read(length))
+        answer = self.server.respond(request)
+        if answer:
+            self.wfile.write(answer)
+            self.wfile.flush()
+        # One answer a connection: then it is closed, whatever the answer said.
+        self.connection.shutdown(socket.SHUT_RDWR)
+
+
+class _RawServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    respond: Callable[[RawRequest], bytes]
+
+
+@contextmanager
+def serve_raw(respond: Callable[[RawRequest], bytes]) -> Iterator[str]:
+    """Answer each request with ``respond(request)``, byte for byte; yield the base URL.
+
+    The connection is closed after each answer (an empty answer drops it
+    unanswered), so every request opens a new one. ``respond`` runs in the
+    server's threads and may be swapped while serving (``server.respond``).
+    """
+    server = _RawServer(("127.0.0.1", 0), _RawHandler)
+    server.respond = respond
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host}:{port}/api/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def http_answer(
+    body: bytes | object,
+    status: str = "200 OK",
+    headers: tuple[bytes, ...] = (),
+) -> bytes:
+    """A well-formed HTTP/1.1 answer (``body`` as JSON unless bytes), closing."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    head = [
+        b"HTTP/1.1 " + status.encode(),
+        b"Content-Type: application/json",
+        b"Content-Length: %d" % len(data),
+        b"Connection: close",
+        *headers,
+    ]
+    return b"\r\n".join(head) + b"\r\n\r\n" + data

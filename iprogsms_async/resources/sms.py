@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import ValidationError
 from .._models import MessageStatus, SentMessage, structure
 from .._phone import normalize_phone_number
+from .._redact import shorten
 from .._request import Call
 from .._validation import check_identifier, check_message, check_sms_provider
 from ._base import Resource
@@ -125,4 +126,6 @@ def _split_ids(value: object) -> list[str]:
         return [part.strip() for part in value.split(",") if part.strip()]
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return [item.strip() for item in value]
-    raise ValueError(f"message_ids must be a comma-joined string, not {value!r:.60}")
+    raise ValueError(
+        f"message_ids must be a comma-joined string, not {shorten(repr(value), 60)}"
+    )
