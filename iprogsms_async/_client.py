@@ -25,6 +25,7 @@ from ._transports import (
 from ._validation import is_positive_number
 from ._version import __version__
 from .broadcast import DEFAULT_NON_FINAL_STATUSES, BroadcastConfig
+from .broadcast._recipients import check_recipients
 from .broadcast._stream import collect, open_stream
 from .resources import OTP, SMS, Account, PhoneNumbers, Reminders
 
@@ -444,6 +445,7 @@ def _broadcast_config(arguments: dict[str, Any]) -> BroadcastConfig:
     `IProgSMS.broadcast` and `IProgSMS.broadcast_stream` spell out every
     option for readers and type checkers; this keeps the two from drifting.
     """
+    check_recipients(arguments["recipients"])
     options = {k: v for k, v in arguments.items() if k not in ("self", "recipients")}
     return BroadcastConfig(**options)
 

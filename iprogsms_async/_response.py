@@ -24,6 +24,7 @@ from ._errors import (
 )
 from ._redact import Secret, redact
 from ._retry import parse_retry_after
+from ._validation import lone_surrogate_at
 
 __all__ = ["JSONObject", "RequestContext", "api_error", "decode_body", "success_body"]
 
@@ -196,6 +197,11 @@ def _text_hint(content: bytes) -> str | None:
 
 def _message(context: RequestContext, prefix: str, detail: str | None) -> str:
     text = f"{prefix}: {detail}" if detail else prefix
+    if lone_surrogate_at(text) is not None:
+        # The gateway's words may hold a lone surrogate (a JSON \ud800
+        # escape): shown escaped, the message can go to a journal, a file, a
+        # terminal.
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if len(text) > _MAX_MESSAGE:
         text = text[:_MAX_MESSAGE] + "..."
     return redact(text, context.secret)

@@ -31,6 +31,7 @@ from .._errors import (
     IProgSMSError,
     JournalError,
     RateLimitError,
+    ValidationError,
 )
 from ._journal import (
     STATE_ACCEPTED,
@@ -408,8 +409,9 @@ class BroadcastRun:
             raise
         except IProgSMSError as error:
             entry.error = error
-            # A definite refusal (an unknown id, say) will not change on retry.
-            give_up = (
+            # A definite refusal (an unknown id, say) will not change on retry;
+            # nor will an id we cannot even put in a request.
+            give_up = isinstance(error, ValidationError) or (
                 isinstance(error, APIError)
                 and not isinstance(error, RateLimitError)
                 and error.status_code < 500

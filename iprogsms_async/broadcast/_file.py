@@ -67,7 +67,7 @@ class RecipientsFile:
         self, path: str | os.PathLike[str], *, message: str | None = None
     ) -> None:
         self.path = path
-        self.message = message
+        self.message = None if message is None else check_message(message)
         self.problems: list[FileProblem] = []
         self.lines: list[int] = []
 
