@@ -17,6 +17,7 @@ from ._errors import (
     APIError,
     AuthenticationError,
     BadRequestError,
+    InsufficientCreditsError,
     NotFoundError,
     RateLimitError,
     ResponseFormatError,
@@ -26,7 +27,14 @@ from ._redact import Secret, redact
 from ._retry import parse_retry_after
 from ._validation import lone_surrogate_at
 
-__all__ = ["JSONObject", "RequestContext", "api_error", "decode_body", "success_body"]
+__all__ = [
+    "JSONObject",
+    "RequestContext",
+    "api_error",
+    "decode_body",
+    "says_out_of_credits",
+    "success_body",
+]
 
 JSONObject = Mapping[str, Any]
 
@@ -36,6 +44,16 @@ _ERROR_WORDS = frozenset({"error", "fail", "failed", "failure"})
 _MAX_MESSAGE = 500
 _MAX_DEPTH = 20
 _MAX_TEXT_BODY = 2000
+_FUNDS = r"(?:credits?|balance|load(?!\s*balanc(?:er|ing)))"
+_OUT_OF_CREDITS = re.compile(
+    # "insufficient credits", "not enough load balance", "out of SMS credits"
+    r"\b(?:insufficient|not\s+enough|out\s+of|no(?:\s+more|\s+remaining)?|zero)"
+    r"\s+(?:sms\s+|account\s+|load\s+)?" + _FUNDS + r"(?![\w-])"
+    # "your balance is insufficient", "credits are exhausted"
+    r"|\b" + _FUNDS + r"\s+(?:is\s+|are\s+|was\s+|has\s+been\s+)?"
+    r"(?:insufficient|not\s+enough|too\s+low|exhausted|depleted|used\s+up)\b",
+    re.IGNORECASE,
+)
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
@@ -128,6 +146,10 @@ def api_error(
     cls: type[APIError]
     if server_failed:
         cls = ServerError
+    elif effective == 402 or (
+        not redirected and effective != 401 and says_out_of_credits(detail)
+    ):
+        cls = InsufficientCreditsError
     elif effective in (400, 422):
         cls = BadRequestError
     elif effective in (401, 403):
@@ -137,6 +159,17 @@ def api_error(
     else:
         cls = APIError
     return cls(message, maybe_sent=maybe_sent, **common)
+
+
+def says_out_of_credits(message: str | None) -> bool:
+    """Whether a refusal's message says the account's credits ran out.
+
+    The gateway's wording is undocumented (the fake answers 402), so this
+    reads the usual phrasings: "insufficient credits", "not enough load",
+    "no remaining balance", "your balance is too low"... and not
+    "insufficient permissions" or a "load balancer" failing.
+    """
+    return message is not None and _OUT_OF_CREDITS.search(message) is not None
 
 
 def _declared_error_status(status: object) -> int | None:
