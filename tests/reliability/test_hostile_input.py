@@ -200,6 +200,8 @@ async def test_edge_datetimes_are_refused_by_create_and_update(when):
 )
 @example(datetime.max)
 @example(datetime.min)
+@example(EDGE_TIMES[0])
+@example(EDGE_TIMES[1])
 def test_any_datetime_is_formatted_or_refused_with_a_validation_error(when):
     try:
         text = format_scheduled_at(when)
