@@ -15,7 +15,7 @@ import anyio
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .._errors import InsufficientCreditsError
+from .._errors import InsufficientCreditsError, IProgSMSError
 from ..broadcast import RecipientsFile
 from ._exit import ExitCode
 
@@ -367,11 +367,19 @@ async def _until_interrupted(
                 )
                 scope.cancel()
 
+    failure: IProgSMSError | OSError | None = None
     async with anyio.create_task_group() as group:
         await group.start(watch)
         with scope:
-            await body()
+            try:
+                await body()
+            except (IProgSMSError, OSError) as error:
+                # Raised out of the task group it would come wrapped in an
+                # exception group, past the one-line error handling.
+                failure = error
         group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return interrupted
 
 
