@@ -25,6 +25,7 @@ from ._transports import (
 from ._validation import is_positive_number
 from ._version import __version__
 from .broadcast import DEFAULT_NON_FINAL_STATUSES, BroadcastConfig
+from .broadcast._recipients import check_recipients
 from .broadcast._stream import collect, open_stream
 from .resources import OTP, SMS, Account, PhoneNumbers, Reminders
 
@@ -335,10 +336,19 @@ class IProgSMS:
 
         A recipient's failure never stops the broadcast. A send that may
         have reached the gateway is never repeated: it ends ``unknown``. A bad
-        token (`AuthenticationError`) or a closed client does stop it. When
+        token (`AuthenticationError`) or a closed client does stop it. So
+        does the account running out of credits: no text is sent after the
+        gateway says so, every recipient left is reported ``not_sent`` (and
+        journaled so, for a rerun after a top-up), texts already accepted
+        are still polled, and then `InsufficientCreditsError` is raised with
+        ``unsent`` and ``report`` (every recipient's result). When
         cancelled, the broadcast stops reading, lets sends already on the
         wire finish and records them (``on_result``, the journal), then
         re-raises the cancellation.
+
+        Every option is checked first: a wrong type or value raises
+        `ConfigurationError` (`ValidationError` for ``message``,
+        ``sms_provider`` and ``recipients``) before anything is read or sent.
         """
         config = _broadcast_config(locals())
         return await collect(self, recipients, config)
@@ -444,6 +454,7 @@ def _broadcast_config(arguments: dict[str, Any]) -> BroadcastConfig:
     `IProgSMS.broadcast` and `IProgSMS.broadcast_stream` spell out every
     option for readers and type checkers; this keeps the two from drifting.
     """
+    check_recipients(arguments["recipients"])
     options = {k: v for k, v in arguments.items() if k not in ("self", "recipients")}
     return BroadcastConfig(**options)
 

@@ -7,7 +7,6 @@
     ├── ValidationError            (also ValueError) input refused before any request
     │   └── InvalidPhoneNumber     not a Philippine mobile number
     ├── ClientStateError           (also RuntimeError) closed, or on another event loop
-    ├── InsufficientCreditsError   a broadcast's credit check came up short
     ├── JournalError               a broadcast's journal cannot be opened or written
     ├── InterruptedSendError       an earlier run could not tell if this text went out
     ├── APIConnectionError         the transport failed: refused, dropped, reset
@@ -15,6 +14,8 @@
     └── APIError                   the gateway answered, and not with success
         ├── BadRequestError        400, 422
         ├── AuthenticationError    401, 403
+        ├── InsufficientCreditsError  402, or a refusal that says the credits ran
+        │                          out; a broadcast's credit check; .unsent
         ├── NotFoundError          404
         ├── RateLimitError         429; .retry_after
         ├── ServerError            5xx
@@ -31,7 +32,10 @@ No message, ``repr`` or attribute here holds the API token.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .broadcast import BroadcastReport
 
 __all__ = [
     "APIConnectionError",
@@ -93,18 +97,6 @@ class InvalidPhoneNumber(ValidationError):
 
 class ClientStateError(IProgSMSError, RuntimeError):
     """The client cannot be used now: it is closed, or bound to another loop."""
-
-
-class InsufficientCreditsError(IProgSMSError):
-    """A broadcast needs more credits than the account has; nothing was sent.
-
-    ``needed`` and ``available`` are both in credits (one per SMS segment).
-    """
-
-    def __init__(self, message: str, *, needed: int, available: float) -> None:
-        super().__init__(message)
-        self.needed = needed
-        self.available = available
 
 
 class JournalError(IProgSMSError):
@@ -178,6 +170,51 @@ class BadRequestError(APIError):
 
 class AuthenticationError(APIError):
     """The API token was missing, wrong, or not allowed to do this (401, 403)."""
+
+
+class InsufficientCreditsError(APIError):
+    """The account's credits do not cover the texts: they were not sent.
+
+    Raised when the gateway refuses a send for lack of credits (HTTP 402, or
+    a refusal whose message says the credits or load balance ran out), by a
+    broadcast's credit check (``check_credits=True``) before it sends
+    anything, and by a broadcast that ran out of credits part way, at its
+    end, once every recipient is reported: those left unsent are
+    ``not_sent``, and a rerun with the journal after a top-up sends them.
+
+    ``needed`` and ``available`` are credits (one per SMS segment), when
+    known: the credit check knows both, a gateway's refusal may say neither.
+    ``unsent`` counts the recipients a broadcast left unsent (0 outside a
+    broadcast), and ``report`` is the `BroadcastReport` of every recipient
+    when `IProgSMS.broadcast` raised it (None otherwise). After the credit
+    check, ``status_code`` and ``body`` are those of the credits answer.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: Any,
+        method: str,
+        url: str,
+        needed: int | None = None,
+        available: float | None = None,
+        unsent: int = 0,
+        maybe_sent: bool = False,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            body=body,
+            method=method,
+            url=url,
+            maybe_sent=maybe_sent,
+        )
+        self.needed = needed
+        self.available = available
+        self.unsent = unsent
+        self.report: BroadcastReport | None = None
 
 
 class NotFoundError(APIError):

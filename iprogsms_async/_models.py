@@ -20,6 +20,7 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from ._redact import shorten
 from ._schedule import parse_timestamp
+from ._validation import lone_surrogate_at
 
 __all__ = [
     "Credits",
@@ -124,6 +125,11 @@ _converter = cattrs.Converter()
 
 def _structure_str(value: object, _: type) -> str:
     if isinstance(value, str):
+        if lone_surrogate_at(value) is not None:
+            # A JSON escape like \ud800 decodes to half a character, which no
+            # request, journal or file can take: an id like that cannot even
+            # be polled.
+            raise ValueError(f"a string holding a lone surrogate: {_describe(value)}")
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)

@@ -22,6 +22,7 @@ from ._errors import (
     APIError,
     AuthenticationError,
     BadRequestError,
+    InsufficientCreditsError,
     NotFoundError,
     RateLimitError,
     ResponseFormatError,
@@ -29,8 +30,16 @@ from ._errors import (
 )
 from ._redact import Secret, may_hold_a_token, redact, redact_data, shorten
 from ._retry import parse_retry_after
+from ._validation import lone_surrogate_at
 
-__all__ = ["JSONObject", "RequestContext", "api_error", "decode_body", "success_body"]
+__all__ = [
+    "JSONObject",
+    "RequestContext",
+    "api_error",
+    "decode_body",
+    "says_out_of_credits",
+    "success_body",
+]
 
 JSONObject = Mapping[str, Any]
 
@@ -42,6 +51,16 @@ _MAX_DEPTH = 20
 _MAX_TEXT_BODY = 2000
 _MAX_HINT = 80
 _TITLE_SPAN = 4096
+_FUNDS = r"(?:credits?|balance|load(?!\s*balanc(?:er|ing)))"
+_OUT_OF_CREDITS = re.compile(
+    # "insufficient credits", "not enough load balance", "out of SMS credits"
+    r"\b(?:insufficient|not\s+enough|out\s+of|no(?:\s+more|\s+remaining)?|zero)"
+    r"\s+(?:sms\s+|account\s+|load\s+)?" + _FUNDS + r"(?![\w-])"
+    # "your balance is insufficient", "credits are exhausted"
+    r"|\b" + _FUNDS + r"\s+(?:is\s+|are\s+|was\s+|has\s+been\s+)?"
+    r"(?:insufficient|not\s+enough|too\s+low|exhausted|depleted|used\s+up)\b",
+    re.IGNORECASE,
+)
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
@@ -140,6 +159,10 @@ def api_error(
     cls: type[APIError]
     if server_failed:
         cls = ServerError
+    elif effective == 402 or (
+        not redirected and effective != 401 and says_out_of_credits(detail)
+    ):
+        cls = InsufficientCreditsError
     elif effective in (400, 422):
         cls = BadRequestError
     elif effective in (401, 403):
@@ -149,6 +172,17 @@ def api_error(
     else:
         cls = APIError
     return cls(message, maybe_sent=maybe_sent, **common)
+
+
+def says_out_of_credits(message: str | None) -> bool:
+    """Whether a refusal's message says the account's credits ran out.
+
+    The gateway's wording is undocumented (the fake answers 402), so this
+    reads the usual phrasings: "insufficient credits", "not enough load",
+    "no remaining balance", "your balance is too low"... and not
+    "insufficient permissions" or a "load balancer" failing.
+    """
+    return message is not None and _OUT_OF_CREDITS.search(message) is not None
 
 
 def _declared_error_status(status: object) -> int | None:
@@ -218,6 +252,11 @@ def _head_text(content: bytes, limit: int) -> str:
 
 def _message(context: RequestContext, prefix: str, detail: str | None) -> str:
     text = f"{prefix}: {detail}" if detail else prefix
+    if lone_surrogate_at(text) is not None:
+        # The gateway's words may hold a lone surrogate (a JSON \ud800
+        # escape): shown escaped, the message can go to a journal, a file, a
+        # terminal.
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return shorten(text, _MAX_MESSAGE, context.secret)
 
 

@@ -52,8 +52,7 @@ def format_scheduled_at(value: object, *, field: str = "scheduled_at") -> str:
     real date. Anything else raises `ValidationError`.
     """
     if isinstance(value, datetime):
-        when = value.astimezone(MANILA) if value.tzinfo else value
-        return _api_form(when)
+        return _api_form(_in_manila(value, field=field))
     if isinstance(value, str):
         return _api_form(_parse_api_form(value, field=field))
     raise ValidationError(
@@ -81,6 +80,25 @@ def parse_timestamp(text: str) -> datetime:
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=MANILA)
     return parsed.astimezone(MANILA)
+
+
+def _in_manila(value: datetime, *, field: str) -> datetime:
+    """``value`` in Manila time (a naive one is already), refused if out of range.
+
+    Converting moves a time by up to a day, so an aware time near year 1 or
+    9999 may have no Manila equivalent that a `datetime` can hold.
+    """
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(MANILA)
+    except (OverflowError, ValueError) as exc:
+        raise ValidationError(
+            f"{field} {_api_form(value)} ({value.tzinfo}) has no Manila time "
+            f"a datetime can hold ({exc}); pass a time between years 1 and 9999 "
+            "in Manila time",
+            field=field,
+        ) from None
 
 
 def _api_form(when: datetime) -> str:

@@ -31,7 +31,9 @@ from .._errors import (
     IProgSMSError,
     JournalError,
     RateLimitError,
+    ValidationError,
 )
+from ..resources.account import CREDITS_PATH
 from ._journal import (
     STATE_ACCEPTED,
     STATE_FINAL,
@@ -48,6 +50,7 @@ from ._report import (
     DUPLICATE,
     ERROR,
     INVALID,
+    NOT_SENT,
     REJECTED,
     UNKNOWN,
     BroadcastEstimate,
@@ -117,6 +120,13 @@ class BroadcastRun:
         self._busy = 0
         self._wake = anyio.Event()
         self._random = random.Random()  # noqa: S311 -- jitter, not cryptography
+        # The gateway's first refusal for lack of credits: from then on no
+        # text is sent, and the rest are reported not_sent.
+        self._out_of_credits: InsufficientCreditsError | None = None
+        self._unsent = 0
+        self.stopped: InsufficientCreditsError | None = None
+        """Set when the run ended having left recipients unsent for lack of
+        credits: the error to raise once every result has been read."""
 
     # --- the run ------------------------------------------------------------
 
@@ -138,6 +148,7 @@ class BroadcastRun:
                         recipients = await materialize(recipients)
                         await self._check_credits(recipients)
                     await self._broadcast(recipients)
+                    self.stopped = self._unsent_error()
         finally:
             with anyio.CancelScope(shield=True):
                 try:
@@ -161,12 +172,17 @@ class BroadcastRun:
     async def _check_credits(self, recipients: Recipients) -> None:
         self.estimate = await estimate(recipients, self._config, self._journal)
         needed = self.estimate.credits_needed
-        balance = (await self._client.account.credits()).load_balance
+        account = await self._client.account.credits()
+        balance = account.load_balance
         if balance < needed:
             raise InsufficientCreditsError(
                 f"the broadcast needs {needed} credits "
                 f"({self.estimate.valid} texts, {self.estimate.segments} segments) "
                 f"but the account has {balance:g}; nothing was sent",
+                status_code=200,
+                body=account.raw,
+                method="GET",
+                url=self._client.base_url + CREDITS_PATH,
                 needed=needed,
                 available=balance,
             )
@@ -258,6 +274,9 @@ class BroadcastRun:
             return None
         if self._journal is not None and self._resume(recipient):
             return None
+        if self._out_of_credits is not None:
+            self._not_sent([recipient], self._out_of_credits)
+            return None
         size = self._config.batch_size
         if size is None:
             return _Send([recipient], bulk=False)
@@ -311,8 +330,12 @@ class BroadcastRun:
         keys = [self._key(r) for r in recipients] if journal is not None else []
         tally = self.tally
         try:
-            if journal is not None:
+            if journal is not None and self._out_of_credits is None:
                 await journal.intend([key for key in keys if key is not None])
+            if self._out_of_credits is not None:
+                # The account ran out while this send waited: it never left.
+                self._not_sent(recipients, self._out_of_credits)
+                return
             tally.requests += 1
             tally.in_flight += 1
             try:
@@ -336,6 +359,10 @@ class BroadcastRun:
                 STATE_IN_DOUBT if status == UNKNOWN else STATE_NOT_SENT,
                 error=str(error),
             )
+            if isinstance(error, InsufficientCreditsError):
+                self._out_of_credits = self._out_of_credits or error
+            if status == NOT_SENT:
+                self._unsent += len(recipients)
             for recipient in recipients:
                 self._settle(recipient, status, error=error)
             return
@@ -408,8 +435,9 @@ class BroadcastRun:
             raise
         except IProgSMSError as error:
             entry.error = error
-            # A definite refusal (an unknown id, say) will not change on retry.
-            give_up = (
+            # A definite refusal (an unknown id, say) will not change on retry;
+            # nor will an id we cannot even put in a request.
+            give_up = isinstance(error, ValidationError) or (
                 isinstance(error, APIError)
                 and not isinstance(error, RateLimitError)
                 and error.status_code < 500
@@ -442,6 +470,43 @@ class BroadcastRun:
         )
 
     # --- outcomes -----------------------------------------------------------
+
+    def _not_sent(
+        self, recipients: list[Recipient], error: InsufficientCreditsError
+    ) -> None:
+        """Settle recipients left unsent for lack of credits: sent on a rerun."""
+        if self._journal is not None:
+            keys = [self._key(recipient) for recipient in recipients]
+            self._journal_all(keys, STATE_NOT_SENT, error=str(error))
+        self._unsent += len(recipients)
+        for recipient in recipients:
+            self._settle(recipient, NOT_SENT, error=error)
+
+    def _unsent_error(self) -> InsufficientCreditsError | None:
+        """The error that ends a run which ran out of credits, saying what is left."""
+        first = self._out_of_credits
+        if first is None:
+            return None
+        unsent = self._unsent
+        if self._config.journal is not None:
+            then = "run the broadcast again with the same journal to send only them"
+        else:
+            then = f"send them again: they are the results with status {NOT_SENT!r}"
+        error = InsufficientCreditsError(
+            f"the account ran out of credits: {unsent} "
+            f"{'recipient was' if unsent == 1 else 'recipients were'} not sent "
+            f"(status {NOT_SENT!r}); top up, then {then}. "
+            f"The gateway said: {first.message}",
+            status_code=first.status_code,
+            body=first.body,
+            method=first.method,
+            url=first.url,
+            needed=first.needed,
+            available=first.available,
+            unsent=unsent,
+        )
+        error.__cause__ = first
+        return error
 
     def _settle(
         self,
@@ -509,6 +574,8 @@ def _failed_status(error: IProgSMSError) -> str:
     """The status of a recipient whose send raised ``error``."""
     if error.maybe_sent:
         return UNKNOWN
+    if isinstance(error, InsufficientCreditsError):
+        return NOT_SENT
     if isinstance(error, APIError) and not isinstance(error, RateLimitError):
         return REJECTED
     return ERROR

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import csv
 import itertools
+from collections import deque
 from typing import IO, TYPE_CHECKING
 
 import attrs
 
-from .._errors import ValidationError
+from .._errors import InvalidPhoneNumber, ValidationError
 from .._phone import normalize_phone_number
 from .._validation import check_message
 from ._recipients import Outgoing
@@ -67,7 +68,7 @@ class RecipientsFile:
         self, path: str | os.PathLike[str], *, message: str | None = None
     ) -> None:
         self.path = path
-        self.message = message
+        self.message = None if message is None else check_message(message)
         self.problems: list[FileProblem] = []
         self.lines: list[int] = []
 
@@ -93,7 +94,7 @@ class RecipientsFile:
         phone_column = _column(header, _PHONE_HEADERS)
         if phone_column is not None:
             message_column = _column(header, _MESSAGE_HEADERS)
-            rows = self._records(lines, consumed, delimiter)
+            rows = self._records(lines, consumed, delimiter, phone_column)
             yield from self._outgoing(rows, phone_column, message_column)
         elif len(header) > 1:
             self.problems.append(
@@ -109,37 +110,97 @@ class RecipientsFile:
             yield from self._outgoing(rows, 0, None)
 
     def _records(
-        self, lines: Iterator[str], before: int, delimiter: str
+        self, lines: Iterator[str], before: int, delimiter: str, phone_column: int
     ) -> Iterator[tuple[int, list[str]]]:
         """CSV records, each with the file line it starts on.
 
         A quoted field may span lines (a message with a line break), within
-        reason: a record over `_MAX_RECORD_LINES` lines is reported, not sent.
+        reason. A quote that does not close by the end of the file, or within
+        `_MAX_RECORD_LINES` lines, is reported on the line that opened it, and
+        the lines it would have swallowed are read again as rows of their own.
+        A quoted field closed only over lines that look like rows (a number
+        in the phone column) is reported and skipped whole: most likely a
+        quote left open and closed by another row's, so no text is made of
+        other rows, and none of them goes missing unsaid.
         """
-        reader = csv.reader(lines, delimiter=delimiter)
-        end = 0
+        pending: deque[tuple[int, str]] = deque()
+        numbered = enumerate(lines, before + 1)
         while True:
-            start = before + end + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
+            line = pending.popleft() if pending else next(numbered, None)
+            if line is None:
                 return
+            start, text = line
+            if '"' not in text and "\r" not in text and "\x00" not in text:
+                yield start, text[:-1].split(delimiter)  # what csv makes of it
+                continue
+            try:
+                cells = _read_record([text], delimiter)
+                if cells is None:
+                    cells = self._multiline(
+                        start, text, pending, numbered, (delimiter, phone_column)
+                    )
             except csv.Error as error:  # a field past csv's own size limit
-                end = reader.line_num
                 self.problems.append(FileProblem(start, f"unreadable row: {error}"))
                 continue
-            span, end = reader.line_num - end, reader.line_num
-            if span > _MAX_RECORD_LINES:
-                self.problems.append(
-                    FileProblem(
-                        start,
-                        f"a quoted field runs over {span} lines (a missing "
-                        "closing quote?); a row may span at most "
-                        f"{_MAX_RECORD_LINES}",
-                    )
-                )
+            if cells is not None:
+                yield start, cells
+
+    def _multiline(
+        self,
+        start: int,
+        text: str,
+        pending: deque[tuple[int, str]],
+        numbered: Iterator[tuple[int, str]],
+        columns: tuple[str, int],
+    ) -> list[str] | None:
+        """The cells of a record whose quote opens on ``text``; None if it never closes.
+
+        Lines are taken from ``pending`` (read again after an earlier unclosed
+        quote) before the file. When the quote does not close, the line is
+        reported and every line taken goes back to ``pending``.
+        """
+        delimiter, phone_column = columns
+        record = [text]
+        taken: list[tuple[int, str]] = []
+        while len(record) < _MAX_RECORD_LINES:
+            line = pending.popleft() if pending else next(numbered, None)
+            if line is None:
+                break
+            taken.append(line)
+            record.append(line[1])
+            cells = _read_record(record, delimiter)
+            if cells is None:
                 continue
-            yield start, cells
+            rowlike = [
+                n for n, t in taken if _looks_like_row(t, delimiter, phone_column)
+            ]
+            if not rowlike:
+                return cells
+            self.problems.append(
+                FileProblem(
+                    start,
+                    f"a quoted field runs from line {start} to line {taken[-1][0]} "
+                    f"over what look like rows (line {rowlike[0]}...): a missing "
+                    f"closing quote on line {start}? Lines {start} to "
+                    f"{taken[-1][0]} are skipped",
+                )
+            )
+            return None
+        where = (
+            "by the end of the file"
+            if len(record) < _MAX_RECORD_LINES
+            else f"within {_MAX_RECORD_LINES} lines"
+        )
+        self.problems.append(
+            FileProblem(
+                start,
+                f"a quote opened on this line is not closed {where} (a missing "
+                "closing quote?); the row is skipped and the lines after it are "
+                "read as rows",
+            )
+        )
+        pending.extendleft(reversed(taken))
+        return None
 
     def _outgoing(
         self,
@@ -211,6 +272,62 @@ def _lines(file: IO[bytes], problems: list[FileProblem]) -> Iterator[str]:
             yield "\n"
             continue
         yield text.rstrip("\r\n") + "\n"
+
+
+def _looks_like_row(line: str, delimiter: str, phone_column: int) -> bool:
+    """Whether ``line``, read on its own, has a phone number in the phone column."""
+    cells = line.split(delimiter)
+    if len(cells) <= max(phone_column, 1):  # a row has a delimiter at least
+        return False
+    try:
+        normalize_phone_number(cells[phone_column].strip().strip('"'))
+    except InvalidPhoneNumber:
+        return False
+    return True
+
+
+def _read_record(lines: list[str], delimiter: str) -> list[str] | None:
+    """The cells of ``lines`` read as one record; None while a quote is open.
+
+    csv's strict mode tells an open quote (it fails at the end of the data);
+    what it refuses besides, the lenient reading takes as csv always has.
+    Raises `csv.Error` for a field past csv's own size limit.
+    """
+    try:
+        return next(csv.reader(lines, delimiter=delimiter, strict=True), [])
+    except csv.Error:
+        if _open_quote("".join(lines), delimiter):
+            return None
+    return next(csv.reader(lines, delimiter=delimiter), [])
+
+
+def _open_quote(text: str, delimiter: str) -> bool:
+    """Whether a quoted field is still open at the end of ``text``.
+
+    Follows the csv module's reading: a quote opens a field only as its first
+    character, ``""`` inside it is a quote, and any other quote closes it.
+    """
+    quoted = False
+    field_start = True
+    closing = False  # a quote seen inside a quoted field: a close or a ""
+    for char in text:
+        if quoted:
+            if closing:
+                closing = False
+                if char == '"':
+                    continue  # "" stands for one quote
+                quoted = False  # the quote closed the field; read char as unquoted
+            elif char == '"':
+                closing = True
+                continue
+            else:
+                continue
+        if char == '"' and field_start:
+            quoted = True
+            field_start = False
+        else:
+            field_start = char in (delimiter, "\n", "\r")
+    return quoted and not closing
 
 
 def _delimiter(header: str) -> str:

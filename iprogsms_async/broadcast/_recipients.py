@@ -20,6 +20,7 @@ __all__ = [
     "RecipientInput",
     "Recipients",
     "Sameness",
+    "check_recipients",
     "read_recipients",
 ]
 
@@ -95,6 +96,24 @@ class Sameness:
             return True
         self._pairs.add(pair)
         return False
+
+
+def check_recipients(recipients: object) -> Recipients:
+    """Return ``recipients`` if a broadcast can read it: an iterable, not one string.
+
+    Each item is checked as it is read; this catches what would otherwise
+    fail inside the running broadcast, or read one number digit by digit.
+    """
+    if isinstance(recipients, str | bytes | bytearray) or not isinstance(
+        recipients, Iterable | AsyncIterable
+    ):
+        what = "one string" if isinstance(recipients, str) else repr(recipients)
+        raise ValidationError(
+            "recipients must be an iterable or async iterable of phone numbers, "
+            f"(phone_number, message) pairs or Outgoing, not {what:.60}",
+            field="recipients",
+        )
+    return recipients
 
 
 async def read_recipients(

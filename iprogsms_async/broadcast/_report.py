@@ -19,6 +19,7 @@ __all__ = [
     "DUPLICATE",
     "ERROR",
     "INVALID",
+    "NOT_SENT",
     "REJECTED",
     "UNKNOWN",
     "BroadcastEstimate",
@@ -34,9 +35,14 @@ INVALID = "invalid"
 DUPLICATE = "duplicate"
 """The same number and text came earlier in the input: sent once, there."""
 REJECTED = "rejected"
-"""The gateway refused the text (a 4xx or an error answer): not sent."""
+"""The gateway refused the text (a 4xx or an error answer, other than for
+credits: see `NOT_SENT`): not sent."""
 ERROR = "error"
 """The send failed before reaching the gateway: not sent, safe to try again."""
+NOT_SENT = "not_sent"
+"""Not sent because the account ran out of credits: the gateway refused it
+(`InsufficientCreditsError`), or the broadcast had stopped sending when its
+turn came. Safe to send after a top-up: a rerun with the journal sends it."""
 UNKNOWN = "unknown"
 """The send may have reached the gateway but its answer was lost: the text may
 have gone out. Never re-sent automatically."""

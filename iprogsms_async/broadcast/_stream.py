@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from .._errors import InsufficientCreditsError
 from ._engine import BroadcastRun
 from ._report import (
     BroadcastEstimate,
@@ -88,17 +89,36 @@ async def open_stream(
                 group.cancel_scope.cancel()
     except BaseExceptionGroup as group_error:
         raise _single(group_error) from None
+    if run.stopped is not None:
+        # Raised only now, after the block has read every result: raised by
+        # the run, it would cancel the reader before the last ones.
+        raise run.stopped
 
 
 async def collect(
     client: IProgSMS, recipients: Recipients, config: BroadcastConfig
 ) -> BroadcastReport:
-    """Run a broadcast to the end and return every result in input order."""
+    """Run a broadcast to the end and return every result in input order.
+
+    An `InsufficientCreditsError` carries the report of every recipient, so
+    that who was texted is never lost with the return value.
+    """
     results: list[BroadcastResult] = []
-    async with open_stream(client, recipients, config) as stream:
-        results.extend([result async for result in stream])
-        estimate = stream.estimate
+    stream: BroadcastStream | None = None
+    try:
+        async with open_stream(client, recipients, config) as stream:
+            results.extend([result async for result in stream])
+    except InsufficientCreditsError as error:
+        error.report = _report(results, stream)
+        raise
+    return _report(results, stream)
+
+
+def _report(
+    results: list[BroadcastResult], stream: BroadcastStream | None
+) -> BroadcastReport:
     results.sort(key=lambda result: result.index)
+    estimate = None if stream is None else stream.estimate
     return BroadcastReport(results, estimate=estimate)
 
 

@@ -15,6 +15,7 @@ import anyio
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .._errors import InsufficientCreditsError, IProgSMSError
 from ..broadcast import RecipientsFile
 from ._exit import ExitCode
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FAILURES", "BroadcastView", "broadcast_command"]
 
-FAILURES = frozenset({"failed", "rejected", "error", "unknown", "invalid"})
+FAILURES = frozenset({"failed", "rejected", "error", "unknown", "invalid", "not_sent"})
 """Statuses that make a finished broadcast exit with `ExitCode.PARTIAL`."""
 
 _OUT_COLUMNS = (
@@ -71,6 +72,7 @@ class BroadcastView:
         self.skipped = skipped
         self.counts: Counter[str] = Counter()
         self.interrupted = False
+        self.out_of_credits: InsufficientCreditsError | None = None
 
     async def run(
         self,
@@ -121,43 +123,28 @@ class BroadcastView:
                     async for _ in results:
                         pass
 
-            self.interrupted = await _until_interrupted(body, self.errors)
+            try:
+                self.interrupted = await _until_interrupted(body, self.errors)
+            except InsufficientCreditsError as error:
+                if not error.unsent:
+                    raise  # the credit check: nothing was sent
+                # Every recipient is reported: a summary, then what to do.
+                self.out_of_credits = error
 
     def summary(
         self, problems: list[FileProblem], *, out: str | None, resume: str | None
     ) -> ExitCode:
         """Print the counts and skipped rows; return the exit code they call for."""
         if self.as_json:
-            document = {
-                "counts": dict(self.counts),
-                "skipped": [{"line": p.line, "reason": p.reason} for p in problems],
-                "out": out,
-                "interrupted": self.interrupted,
-                "resume": resume if self.interrupted else None,
-            }
-            self.console.file.write(_json(document) + "\n")
+            self._json_summary(problems, out=out, resume=resume)
         else:
-            table = Table(title="broadcast summary")
-            table.add_column("status")
-            table.add_column("recipients", justify="right")
-            for status, count in self.counts.most_common():
-                style = "red" if status in FAILURES else None
-                table.add_row(status, str(count), style=style)
-            if problems:
-                table.add_row("skipped (bad rows)", str(len(problems)), style="yellow")
-            self.console.print(table)
-            for problem in problems[:_SHOWN_PROBLEMS]:
-                self.errors.print(
-                    f"line {problem.line}: {problem.reason}",
-                    markup=False,
-                    highlight=False,
-                )
-            if len(problems) > _SHOWN_PROBLEMS:
-                self.errors.print(
-                    f"... and {len(problems) - _SHOWN_PROBLEMS} more bad rows"
-                )
-            if out:
-                self.errors.print(f"one row per recipient in {out}", markup=False)
+            self._table_summary(problems, out=out)
+        if self.out_of_credits is not None:
+            self.errors.print(f"error: {self.out_of_credits}", markup=False)
+            if resume:
+                self.errors.print("After a top-up, send the rest with:", markup=False)
+                self.errors.print(f"  {resume}", markup=False, highlight=False)
+            return ExitCode.PARTIAL
         if self.interrupted:
             if resume:
                 self.errors.print(
@@ -176,6 +163,49 @@ class BroadcastView:
         if problems or any(self.counts[status] for status in FAILURES):
             return ExitCode.PARTIAL
         return ExitCode.OK
+
+    def _json_summary(
+        self, problems: list[FileProblem], *, out: str | None, resume: str | None
+    ) -> None:
+        stopped = self.out_of_credits
+        document = {
+            "counts": dict(self.counts),
+            "skipped": [{"line": p.line, "reason": p.reason} for p in problems],
+            "out": out,
+            "interrupted": self.interrupted,
+            "resume": resume if self.interrupted or stopped else None,
+            "error": None
+            if stopped is None
+            else {
+                "error": type(stopped).__name__,
+                "message": str(stopped),
+                "unsent": stopped.unsent,
+            },
+        }
+        self.console.file.write(_json(document) + "\n")
+
+    def _table_summary(self, problems: list[FileProblem], *, out: str | None) -> None:
+        table = Table(title="broadcast summary")
+        table.add_column("status")
+        table.add_column("recipients", justify="right")
+        for status, count in self.counts.most_common():
+            style = "red" if status in FAILURES else None
+            table.add_row(status, str(count), style=style)
+        if problems:
+            table.add_row("skipped (bad rows)", str(len(problems)), style="yellow")
+        self.console.print(table)
+        for problem in problems[:_SHOWN_PROBLEMS]:
+            self.errors.print(
+                f"line {problem.line}: {problem.reason}",
+                markup=False,
+                highlight=False,
+            )
+        if len(problems) > _SHOWN_PROBLEMS:
+            self.errors.print(
+                f"... and {len(problems) - _SHOWN_PROBLEMS} more bad rows"
+            )
+        if out:
+            self.errors.print(f"one row per recipient in {out}", markup=False)
 
 
 async def broadcast_command(
@@ -337,11 +367,19 @@ async def _until_interrupted(
                 )
                 scope.cancel()
 
+    failure: IProgSMSError | OSError | None = None
     async with anyio.create_task_group() as group:
         await group.start(watch)
         with scope:
-            await body()
+            try:
+                await body()
+            except (IProgSMSError, OSError) as error:
+                # Raised out of the task group it would come wrapped in an
+                # exception group, past the one-line error handling.
+                failure = error
         group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return interrupted
 
 

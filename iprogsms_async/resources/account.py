@@ -11,7 +11,10 @@ from ._base import Resource, data_of
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["Account"]
+__all__ = ["CREDITS_PATH", "Account"]
+
+CREDITS_PATH = "/account/sms_credits"
+"""The credits endpoint, below the base URL."""
 
 
 class Account(Resource):
@@ -25,4 +28,4 @@ class Account(Resource):
         def parse(answer: Mapping[str, Any]) -> Credits:
             return structure(data_of(answer), Credits, raw=answer)
 
-        return await self._requester.request(Call("GET", "/account/sms_credits"), parse)
+        return await self._requester.request(Call("GET", CREDITS_PATH), parse)

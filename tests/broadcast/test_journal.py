@@ -6,8 +6,8 @@ from contextlib import closing
 import anyio
 import pytest
 
-from iprogsms_async import JournalError
-from iprogsms_async.broadcast import ACCEPTED, UNKNOWN, _journal
+from iprogsms_async import InsufficientCreditsError, JournalError
+from iprogsms_async.broadcast import ACCEPTED, NOT_SENT, UNKNOWN, _journal
 from iprogsms_async.broadcast._journal import text_digest
 from iprogsms_async.testing import FakeGateway, Faults, ManualClock
 
@@ -125,10 +125,11 @@ async def test_not_sent_recipients_are_sent_on_the_rerun(tmp_path, no_backoff):
     fake = FakeGateway(credits=2, seed=2)
     journal = tmp_path / "j.sqlite"
     async with fake.client() as client:
-        first = await client.broadcast(
-            numbers(4), message="Hi", journal=journal, poll=False
-        )
-        assert first.counts == {ACCEPTED: 2, "rejected": 2}
+        with pytest.raises(InsufficientCreditsError) as caught:
+            await client.broadcast(
+                numbers(4), message="Hi", journal=journal, poll=False
+            )
+        assert caught.value.report.counts == {ACCEPTED: 2, NOT_SENT: 2}
         fake.credits = 10
         second = await client.broadcast(
             numbers(4), message="Hi", journal=journal, poll=False

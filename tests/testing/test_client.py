@@ -4,7 +4,13 @@ from datetime import datetime
 
 import pytest
 
-from iprogsms_async import MANILA, APIError, AuthenticationError, NotFoundError
+from iprogsms_async import (
+    MANILA,
+    APIError,
+    AuthenticationError,
+    InsufficientCreditsError,
+    NotFoundError,
+)
 
 from .helpers import NUMBER, OTHER
 
@@ -107,7 +113,7 @@ async def test_missing_credits_is_an_api_error_that_was_not_sent(connect, fake):
     async with connect() as client:
         with pytest.raises(APIError) as caught:
             await client.sms.send(NUMBER, "hi")
-    assert type(caught.value) is APIError
+    assert type(caught.value) is InsufficientCreditsError
     assert caught.value.status_code == 402
     assert caught.value.maybe_sent is False
     assert fake.requests == {"POST /sms_messages": 1}
