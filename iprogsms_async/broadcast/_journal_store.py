@@ -20,7 +20,10 @@ from typing import Protocol
 import anyio
 import attrs
 
+from .._errors import ConfigurationError
+
 __all__ = [
+    "MAX_NAME",
     "STATE_ACCEPTED",
     "STATE_FINAL",
     "STATE_IN_DOUBT",
@@ -31,6 +34,7 @@ __all__ = [
     "JournalStore",
     "Key",
     "Row",
+    "check_name",
     "text_digest",
 ]
 
@@ -42,6 +46,9 @@ STATE_FINAL = "final"
 STATE_IN_DOUBT = "unknown"
 """The answer was lost (a timeout, a 5xx, a dropped connection): maybe sent."""
 STATE_NOT_SENT = "not_sent"
+
+MAX_NAME = 200
+"""The longest name a broadcast may have."""
 
 Key = tuple[str, str]
 """A recipient in a journal: (phone number, `text_digest` of its text)."""
@@ -58,6 +65,22 @@ class JournalEntry:
     status: str | None
     error: str | None = None
     """What the earlier run met, for a send left in doubt."""
+
+
+def check_name(name: object) -> str:
+    """Return ``name`` if it can name a broadcast: a short printable string."""
+    if (
+        isinstance(name, str)
+        and name.strip()
+        and len(name) <= MAX_NAME
+        and name.isprintable()
+    ):
+        return name
+    shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:60] + "..."
+    raise ConfigurationError(
+        f"a broadcast's name must be a non-empty printable string of at most "
+        f"{MAX_NAME} characters, not {shown}"
+    )
 
 
 def text_digest(text: str) -> str:
