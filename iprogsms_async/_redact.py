@@ -5,8 +5,16 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "Secret", "install_log_filter", "redact", "redact_url"]
+__all__ = [
+    "REDACTED",
+    "Secret",
+    "install_log_filter",
+    "redact",
+    "redact_url",
+    "without_password",
+]
 
 REDACTED = "[REDACTED]"
 
@@ -42,6 +50,19 @@ def redact_url(url: str) -> str:
     if "api_token" not in url.lower():
         return url
     return _TOKEN_IN_QUERY.sub(rf"\g<1>{REDACTED}", url)
+
+
+def without_password(url: str) -> str:
+    """``url`` with its password replaced: a database's or Redis's, for messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.netloc.rpartition("@")[2]
+        netloc = f"{parts.username or ''}:{REDACTED}@{host}"
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return f"<a URL that cannot be read: {REDACTED}>"
 
 
 def redact(text: str, secret: Secret | None = None) -> str:

@@ -93,6 +93,6 @@ def redis_key(redis_url):
     prefix += uuid.uuid4().hex
     yield prefix
     with redis.Redis.from_url(redis_url) as client:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        keys = list(client.scan_iter(match=f"*{prefix}*", count=1000))
         if keys:
             client.delete(*keys)

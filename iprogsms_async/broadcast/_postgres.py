@@ -23,12 +23,12 @@ import hashlib
 import importlib
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
 
 from .._errors import ConfigurationError, JournalError
+from .._redact import without_password
 from ._journal_store import (
     BatchingJournal,
     JournalEntry,
@@ -54,7 +54,6 @@ __all__ = [
     "STATE_PLANNED",
     "PostgresJournal",
     "is_postgres_url",
-    "shown_url",
 ]
 
 SCHEMA_VERSION = 1
@@ -162,19 +161,6 @@ def is_postgres_url(value: object) -> bool:
     return isinstance(value, str) and value.partition("://")[0].lower() in _SCHEMES
 
 
-def shown_url(url: str) -> str:
-    """``url`` with any password replaced, fit for a message or a repr."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.netloc.rpartition("@")[2]
-        user = parts.username or ""
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-    except ValueError:
-        return "<a PostgreSQL URL>"
-
-
 class PostgresJournal(BatchingJournal):
     """The PostgreSQL journal of one named broadcast. Create with `open`."""
 
@@ -184,7 +170,7 @@ class PostgresJournal(BatchingJournal):
         super().__init__({})
         self._psycopg = psycopg
         self._db = connection
-        self._url = shown_url(url)
+        self._url = without_password(url)
         self.name = name
         self._thread = anyio.CapacityLimiter(1)
 
@@ -205,7 +191,7 @@ class PostgresJournal(BatchingJournal):
         """
         name = check_name(name)
         psycopg = _import_psycopg()
-        shown = shown_url(url)
+        shown = without_password(url)
         connection = await _in_thread(
             psycopg, shown, _connect, psycopg, url, name, shared
         )
@@ -309,7 +295,7 @@ def _take(connection: Connection, url: str, name: str, *, shared: bool) -> None:
     take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
     if not _scalar(connection, f"SELECT {take}(%s)", _lock_key(name)):
         raise JournalError(
-            f"the broadcast {name!r} in journal {shown_url(url)} is in use "
+            f"the broadcast {name!r} in journal {without_password(url)} is in use "
             "by another running broadcast"
         )
     connection.execute(

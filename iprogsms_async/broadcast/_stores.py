@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._errors import ConfigurationError
+from .._redact import without_password
 from ._journal import Journal
 from ._journal_store import check_name
-from ._postgres import PostgresJournal, is_postgres_url, shown_url
+from ._postgres import PostgresJournal, is_postgres_url
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -31,7 +32,7 @@ async def open_journal(
         assert isinstance(journal, str)  # noqa: S101 -- is_postgres_url says so
         if name is None:
             raise ConfigurationError(
-                f"the PostgreSQL journal {shown_url(journal)} needs a broadcast "
+                f"the PostgreSQL journal {without_password(journal)} needs a broadcast "
                 "name (name=...): its tables hold many broadcasts"
             )
         return await PostgresJournal.open(journal, name=name)

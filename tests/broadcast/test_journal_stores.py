@@ -396,7 +396,7 @@ async def test_an_unreachable_database_is_a_journal_error_without_the_password()
             name="x",
         )
     assert "hunter2" not in str(caught.value)
-    assert "postgresql://me:***@127.0.0.1:1/nowhere" in str(caught.value)
+    assert "postgresql://me:[REDACTED]@127.0.0.1:1/nowhere" in str(caught.value)
 
 
 async def test_without_psycopg_the_error_says_what_to_install(monkeypatch):
