@@ -18,7 +18,8 @@ Stores, all on the same group commit (`BatchingJournal`):
 
 The PostgreSQL rows need a server: ``--postgres URL``, or
 ``IPROGSMS_TEST_POSTGRES_URL`` (``eval "$(scripts/services start --durable)"``
-starts one with fsync on). Each round uses a broadcast name of its own.
+starts one with fsync on). Each round uses a broadcast name of its own,
+deleted after it.
 
     python benchmarks/bench_journal_stores.py
     python benchmarks/bench_journal_stores.py --quick
@@ -124,7 +125,17 @@ async def run_one(
         elapsed = time.perf_counter() - started
     finally:
         await journal.aclose()
+        if isinstance(journal, PostgresJournal):
+            forget(url, journal.name)
     return 2 * n / elapsed, journal.commits
+
+
+def forget(url: str | None, name: str) -> None:
+    """Delete a round's broadcast: the benchmark leaves nothing behind."""
+    import psycopg  # noqa: PLC0415 -- only with a server
+
+    with psycopg.connect(url or "", autocommit=True) as connection:
+        connection.execute("DELETE FROM iprogsms_broadcasts WHERE name = %s", (name,))
 
 
 def available(store: str, url: str | None) -> str | None:
