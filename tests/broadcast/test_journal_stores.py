@@ -35,6 +35,7 @@ from iprogsms_async.broadcast._stores import open_journal
 from iprogsms_async.testing import FakeGateway, Faults
 
 from .conftest import numbers
+from .test_journal import broadcast_until
 
 pytestmark = pytest.mark.anyio
 
@@ -319,21 +320,6 @@ def engine_store(store, monkeypatch):
     return store
 
 
-async def broadcast_until(client, recipients, stop_after, **options):
-    seen = []
-    with anyio.CancelScope() as scope:
-
-        def on_result(result):
-            seen.append(result)
-            if len(seen) >= stop_after:
-                scope.cancel()
-
-        await client.broadcast(
-            recipients, message="Hi", journal="j", on_result=on_result, **options
-        )
-    return seen
-
-
 async def test_a_broadcast_resumes_on_either_store_without_a_second_text(
     engine_store, no_backoff
 ):
@@ -341,7 +327,7 @@ async def test_a_broadcast_resumes_on_either_store_without_a_second_text(
     recipients = numbers(120)
     async with fake.client() as client:
         first = await broadcast_until(
-            client, recipients, stop_after=50, concurrency=8, poll=False
+            client, recipients, "j", stop_after=50, concurrency=8, poll=False
         )
         assert 50 <= len(fake.messages) < 120
         assert {r.message_id for r in first if r.message_id} == {
