@@ -29,6 +29,8 @@ from ._models import (
     SentOtp,
 )
 from ._phone import normalize_phone_number
+from ._ratelimit import RateLimit
+from ._redis import RedisRateLimit
 from ._schedule import MANILA
 from ._segments import SegmentCount, count_segments
 from ._version import __version__
@@ -69,8 +71,10 @@ __all__ = [
     "NetworkInfo",
     "NotFoundError",
     "Outgoing",
+    "RateLimit",
     "RateLimitError",
     "RecipientsFile",
+    "RedisRateLimit",
     "Reminder",
     "ResponseFormatError",
     "SegmentCount",

@@ -11,7 +11,7 @@ import attrs
 import httpx
 
 from ._errors import ClientStateError, ConfigurationError
-from ._ratelimit import RateLimiter
+from ._ratelimit import RateLimit, RateLimiter
 from ._redact import Secret, install_log_filter
 from ._request import Requester, SharedState
 from ._retry import RetryPolicy
@@ -80,7 +80,7 @@ class _Settings:
     base_url: str
     timeout: httpx.Timeout
     retry: RetryPolicy
-    limiter: RateLimiter | None
+    limiter: RateLimit | None
     shield: Shield
 
 
@@ -113,7 +113,9 @@ class IProgSMS:
             per request, for bulk sending; asyncio only; needs
             ``pip install 'iprogsms-async[aiohttp]'``).
         rate_limit: Requests a second this client may start, across all its
-            tasks (retries included); None for no limit.
+            tasks (retries included); None for no limit. Or a
+            `RedisRateLimit`: one limit and one 429 pause shared by every
+            process on the account (asyncio only).
         shield_sends: When a send is cancelled while its request is on the
             wire, finish that request (bounded by ``timeout``) instead of
             abandoning it in doubt. anyio's cancellation (trio's, a cancel
@@ -149,7 +151,7 @@ class IProgSMS:
         transport: httpx.AsyncBaseTransport | None = None,
         limits: httpx.Limits | None = None,
         http_backend: HTTPBackend = "httpx",
-        rate_limit: float | None = None,
+        rate_limit: float | RateLimit | None = None,
         shield_sends: bool = False,
     ) -> None:
         settings = _Settings(
@@ -227,7 +229,7 @@ class IProgSMS:
         base_url: str | _NotGiven = NOT_GIVEN,
         timeout: float | httpx.Timeout | _NotGiven = NOT_GIVEN,
         max_retries: int | _NotGiven = NOT_GIVEN,
-        rate_limit: float | _NotGiven | None = NOT_GIVEN,
+        rate_limit: float | RateLimit | _NotGiven | None = NOT_GIVEN,
         shield_sends: bool | _NotGiven = NOT_GIVEN,
     ) -> Self:
         """Return a copy with some settings changed, sharing this connection pool.
@@ -467,8 +469,10 @@ def _given(value: V | _NotGiven, current: T, check: Callable[[V], T]) -> T:
     return current if isinstance(value, _NotGiven) else check(value)
 
 
-def _limiter(rate_limit: float | None) -> RateLimiter | None:
-    return None if rate_limit is None else RateLimiter(rate_limit)
+def _limiter(rate_limit: float | RateLimit | None) -> RateLimit | None:
+    if rate_limit is None or isinstance(rate_limit, RateLimit):
+        return rate_limit  # a limit of the user's making, shared as it is
+    return RateLimiter(rate_limit)
 
 
 def _shield(shield_sends: bool) -> Shield:

@@ -1,18 +1,41 @@
 """A requests-per-second limit shared by every task of a client (GCRA, on anyio).
 
-aiolimiter is asyncio-only; this runs under asyncio and trio alike.
+aiolimiter is asyncio-only; this runs under asyncio and trio alike. `RateLimit`
+is what the client needs of any limit: this one in a process, or
+`RedisRateLimit` (``_redis.py``) across processes.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Protocol, runtime_checkable
 
 from anyio import current_time, sleep
 
 from ._errors import ConfigurationError
 from ._validation import is_positive_number
 
-__all__ = ["RateLimiter"]
+__all__ = ["RateLimit", "RateLimiter", "check_burst", "check_rate"]
+
+
+@runtime_checkable
+class RateLimit(Protocol):
+    """What a client needs of a rate limit, wherever its state lives.
+
+    ``acquire`` is awaited before every request (retries included) and
+    returns when the request may start; ``pause`` is awaited when the gateway
+    answers 429, with how long every request should hold back. The client's
+    own pause already holds back every task of its process; a limit shared
+    across processes passes the pause on to the others.
+    """
+
+    async def acquire(self) -> None:
+        """Wait for this request's turn."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """Hold back every request sharing this limit for ``seconds`` from now."""
+        ...
 
 
 class RateLimiter:
@@ -27,15 +50,11 @@ class RateLimiter:
     __slots__ = ("_interval", "_tat", "_tolerance", "burst", "rate")
 
     def __init__(self, rate: float, *, burst: int | None = None) -> None:
-        rate = _check_rate(rate)
-        if burst is None:
-            burst = max(1, math.ceil(rate / 10))
-        if type(burst) is not int or burst < 1:
-            raise ConfigurationError(f"burst must be an integer >= 1, not {burst!r}")
-        self.rate = float(rate)
-        self.burst = burst
+        rate = check_rate(rate)
+        self.rate = rate
+        self.burst = check_burst(burst, rate)
         self._interval = 1.0 / self.rate
-        self._tolerance = self._interval * (burst - 1)
+        self._tolerance = self._interval * (self.burst - 1)
         self._tat = -math.inf
 
     async def acquire(self) -> None:
@@ -47,11 +66,24 @@ class RateLimiter:
         if wait > 0:
             await sleep(wait)
 
+    async def pause(self, seconds: float) -> None:
+        """Nothing to do: the client's own pause holds back its whole process."""
+
     def __repr__(self) -> str:
         return f"RateLimiter(rate={self.rate:g}, burst={self.burst})"
 
 
-def _check_rate(rate: object) -> float:
+def check_burst(burst: object, rate: float) -> int:
+    """``burst`` if it is an integer >= 1; ``ceil(rate / 10)`` (at least 1) for None."""
+    if burst is None:
+        return max(1, math.ceil(rate / 10))
+    if type(burst) is not int or burst < 1:
+        raise ConfigurationError(f"burst must be an integer >= 1, not {burst!r}")
+    return burst
+
+
+def check_rate(rate: object) -> float:
+    """``rate`` as a float if it is a positive number of requests a second."""
     if is_positive_number(rate):
         return float(rate)
     raise ConfigurationError(

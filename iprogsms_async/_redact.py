@@ -31,7 +31,7 @@ import threading
 import traceback
 import weakref
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -49,6 +49,7 @@ __all__ = [
     "redact_url",
     "shorten",
     "stand_in",
+    "without_password",
 ]
 
 REDACTED = "[REDACTED]"
@@ -260,6 +261,19 @@ def redact_url(url: str) -> str:
     if "api_token" not in url.lower():
         return url
     return _TOKEN_IN_QUERY.sub(rf"\g<1>{REDACTED}", url)
+
+
+def without_password(url: str) -> str:
+    """``url`` with its password replaced: a database's or Redis's, for messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.netloc.rpartition("@")[2]
+        netloc = f"{parts.username or ''}:{REDACTED}@{host}"
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return f"<a URL that cannot be read: {REDACTED}>"
 
 
 def redact(text: str, secret: Secret | None = None) -> str:

@@ -37,7 +37,7 @@ from ._shielding import Shield, see_through
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from ._ratelimit import RateLimiter
+    from ._ratelimit import RateLimit
     from ._retry import RetryPolicy
     from ._transports import ConnectionGate
 
@@ -153,7 +153,7 @@ class Requester:
         base_url: str,
         timeout: httpx.Timeout,
         retry: RetryPolicy,
-        limiter: RateLimiter | None = None,
+        limiter: RateLimit | None = None,
         shield: Shield = Shield.OFF,
     ) -> None:
         self._shared = shared
@@ -212,6 +212,7 @@ class Requester:
                         gate.release()
             except (APIConnectionError, APIError) as error:
                 delay = self._retry_delay(call, error, retries)
+                await self._share_pause(error)
                 if delay is None:
                     raise
                 retries += 1
@@ -225,6 +226,11 @@ class Requester:
                     error,
                 )
                 await anyio.sleep(delay)
+
+    async def _share_pause(self, error: IProgSMSError) -> None:
+        """Pass a 429's pause on to the limit: one shared by processes pauses all."""
+        if isinstance(error, RateLimitError) and self._limiter is not None:
+            await self._limiter.pause(self._shared.pause.remaining())
 
     def _retry_delay(
         self, call: Call, error: IProgSMSError, retries: int

@@ -77,16 +77,18 @@ def check_http_backend(value: object) -> HTTPBackend:
     raise ConfigurationError(f"http_backend must be one of {choices}, not {value!r}")
 
 
-def refuse_trio() -> None:
-    """Raise `ConfigurationError` when running under trio: aiohttp cannot."""
+def refuse_trio(
+    what: str = "http_backend='aiohttp'",
+    instead: str = "use the default http_backend='httpx' under trio",
+) -> None:
+    """Raise `ConfigurationError` when running under trio, which ``what`` cannot."""
     try:
         library = sniffio.current_async_library()
     except sniffio.AsyncLibraryNotFoundError:
         return
     if library == "trio":
         raise ConfigurationError(
-            "http_backend='aiohttp' runs on asyncio only, and this is trio: "
-            "use the default http_backend='httpx' under trio"
+            f"{what} runs on asyncio only, and this is trio: {instead}"
         )
 
 

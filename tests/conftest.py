@@ -23,6 +23,14 @@ import respx
 from iprogsms_async import IProgSMS, IProgSMSError
 from iprogsms_async.testing import DEFAULT_TOKEN, set_testing
 
+from .servers import (  # noqa: F401 -- fixtures for the tests of the stores
+    iprogsms_postgresql_database,
+    iprogsms_postgresql_server,
+    iprogsms_redis_server,
+    postgres_url,
+    redis_key,
+    redis_url,
+)
 from .support import BASE, TOKEN, exception_text
 
 

@@ -20,6 +20,10 @@ RUNS = {
     "bench_request_cpu.py": ["--n", "30", "--rounds", "1", "--concurrency", "3"],
     "bench_broadcast.py": ["--n", "40", "--concurrency", "4", "--latency-ms", "0,5"],
     "bench_memory.py": ["--n", "60", "--concurrency", "4"],
+    # Its PostgreSQL rows run when IPROGSMS_TEST_POSTGRES_URL names a server.
+    "bench_journal_stores.py": [
+        "--n", "40", "--rounds", "1", "--latency-ms", "0,2", "--concurrency", "4",
+    ],
     "profile_broadcast.py": ["--n", "40", "--concurrency", "4", "--top", "5"],
     "bench_transports.py": [
         "--n", "30", "--rounds", "1", "--latency-ms", "0", "--concurrency", "4",

@@ -1,25 +1,36 @@
-"""A durable record of a broadcast's sends, so a rerun never texts anyone twice.
+"""The SQLite journal: a broadcast's sends in a file on the local disk.
 
-stdlib sqlite3 (WAL, synchronous=FULL), driven from one worker thread at a
-time. Each send is recorded as *intended* and committed before its request
-goes out; outcomes are written in batches. Recipients are keyed by number and
-a digest of the text, so a rerun with the same journal recognises them
-whatever their position in the input.
+The embedded default: stdlib sqlite3 (WAL, synchronous=FULL), driven from one
+worker thread at a time, nothing to install. Each send is recorded as
+*intended* and committed before its request goes out; outcomes are written in
+batches (`BatchingJournal`). Recipients are keyed by number and a digest of
+the text, so a rerun with the same journal recognises them whatever their
+position in the input. One file holds one broadcast: a name, when given, is
+recorded on first use and a different one refused later.
 """
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import anyio.to_thread
-import attrs
 
 from .._errors import JournalError
+from ._journal_store import (
+    STATE_ACCEPTED,
+    STATE_FINAL,
+    STATE_IN_DOUBT,
+    STATE_NOT_SENT,
+    STATE_SENDING,
+    BatchingJournal,
+    JournalEntry,
+    Key,
+    Row,
+    text_digest,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,18 +38,24 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["Journal", "JournalEntry", "text_digest"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "STATE_ACCEPTED",
+    "STATE_FINAL",
+    "STATE_IN_DOUBT",
+    "STATE_NOT_SENT",
+    "STATE_SENDING",
+    "Journal",
+    "JournalEntry",
+    "Key",
+    "text_digest",
+]
 
-# States of a row. Only "not_sent" may be sent again on a rerun.
-STATE_SENDING = "sending"
-"""Committed before the request went out; still so after a crash = in doubt."""
-STATE_ACCEPTED = "accepted"
-STATE_FINAL = "final"
-STATE_IN_DOUBT = "unknown"
-"""The answer was lost (a timeout, a 5xx, a dropped connection): maybe sent."""
-STATE_NOT_SENT = "not_sent"
+SCHEMA_VERSION = 1
+"""The layout of the file this code writes; a newer file is refused."""
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS recipients (
     phone_number TEXT NOT NULL,
     text_digest  TEXT NOT NULL,
@@ -49,7 +66,10 @@ CREATE TABLE IF NOT EXISTS recipients (
     updated_at   REAL NOT NULL,
     PRIMARY KEY (phone_number, text_digest)
 ) WITHOUT ROWID
-"""
+""",
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS broadcast (name TEXT NOT NULL)",
+)
 _UPSERT = """
 INSERT INTO recipients
     (phone_number, text_digest, state, message_id, status, error, updated_at)
@@ -61,131 +81,41 @@ ON CONFLICT (phone_number, text_digest) DO UPDATE SET
     error = excluded.error,
     updated_at = excluded.updated_at
 """
-_FLUSH_EVERY = 0.5  # seconds: outcomes need not be durable at once
 
 
-@attrs.frozen
-class JournalEntry:
-    """What an earlier run recorded for one number and text."""
-
-    state: str
-    message_id: str | None
-    status: str | None
-    error: str | None = None
-    """What the earlier run met, for a send left in doubt."""
-
-
-Key = tuple[str, str]
-_Row = tuple[str, str, str, "str | None", "str | None", "str | None", float]
-
-
-def text_digest(text: str) -> str:
-    """A short, stable digest of a message text."""
-    return hashlib.blake2b(
-        text.encode("utf-8", "surrogatepass"), digest_size=12
-    ).hexdigest()
-
-
-class Journal:
-    """The sqlite journal of one broadcast run. Create with `Journal.open`."""
+class Journal(BatchingJournal):
+    """The SQLite journal of one broadcast run. Create with `Journal.open`."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        super().__init__({})
         self._db = connection
         self.path = path
         self._thread = anyio.CapacityLimiter(1)
-        self._lock = anyio.Lock()
-        self._queue: list[_Row] = []
-        self._queued = 0  # rows ever queued: a ticket for group commits
-        self._committed = 0
-        self._last_flush = time.monotonic()
-        self._known: dict[Key, JournalEntry] = {}
-        self._closed = False
 
     @classmethod
-    async def open(cls, path: str | PathLike[str]) -> Journal:
+    async def open(
+        cls, path: str | PathLike[str], *, name: str | None = None
+    ) -> Journal:
         """Open (or create) the journal at ``path`` and take it for this run.
 
-        Raises `JournalError` when the file is not a journal, or another
+        ``name``, when given, names the broadcast the file holds: recorded
+        the first time, and a different name is refused later.
+
+        Raises `JournalError` when the file is not a journal (or one written
+        by a newer version), belongs to another named broadcast, or another
         running broadcast holds it.
         """
         where = Path(path)
-        connection = await anyio.to_thread.run_sync(_connect, where)
+        connection = await anyio.to_thread.run_sync(_connect, where, name)
         journal = cls(connection, where)
         journal._known = await journal._run(_load, connection)
         return journal
 
-    def lookup(self, phone_number: str, digest: str) -> JournalEntry | None:
-        """What an earlier run recorded for this number and text, if anything.
+    async def _write(self, rows: list[Row]) -> None:
+        await self._run(_write, self._db, rows)
 
-        Rows an earlier run could send again (``not_sent``) are not returned.
-        """
-        return self._known.get((phone_number, digest))
-
-    async def intend(self, keys: list[Key]) -> None:
-        """Record that these sends are about to go out, durably, before they do.
-
-        Concurrent callers share one commit (group commit).
-        """
-        now = time.time()
-        self._queue.extend(
-            (number, digest, STATE_SENDING, None, None, None, now)
-            for number, digest in keys
-        )
-        self._queued += len(keys)
-        await self._commit_through(self._queued)
-
-    def record(
-        self,
-        key: Key,
-        state: str,
-        *,
-        message_id: str | None = None,
-        status: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Queue an outcome; it is written with the next commit (no waiting)."""
-        self._queue.append(
-            (key[0], key[1], state, message_id, status, error, time.time())
-        )
-        self._queued += 1
-
-    async def flush_if_due(self) -> None:
-        """Commit queued outcomes if some have waited longer than half a second."""
-        if self._queue and time.monotonic() - self._last_flush >= _FLUSH_EVERY:
-            await self._commit_through(self._queued)
-
-    async def flush(self) -> None:
-        """Commit everything queued."""
-        if self._queue:
-            await self._commit_through(self._queued)
-
-    async def aclose(self) -> None:
-        """Commit what is queued and close the file. Safe to call twice."""
-        if self._closed:
-            return
-        with anyio.CancelScope(shield=True):
-            try:
-                await self.flush()
-            finally:
-                self._closed = True
-                await self._run(self._db.close)
-
-    async def _commit_through(self, ticket: int) -> None:
-        async with self._lock:
-            if self._committed >= ticket:
-                return  # another caller's commit included these rows
-            rows, self._queue = self._queue, []
-            upto = self._queued
-            try:
-                await self._run(_write, self._db, rows)
-            except BaseException:
-                # Cancelled while waiting for the thread, or the write failed:
-                # keep the rows, ahead of any queued since, for the next commit.
-                # Writing a row twice is harmless (an upsert of the same state).
-                self._queue[:0] = rows
-                raise
-            self._committed = upto
-            self._last_flush = time.monotonic()
+    async def _close(self) -> None:
+        await self._run(self._db.close)
 
     async def _run(self, func: Callable[..., T], *args: object) -> T:
         try:
@@ -193,8 +123,11 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalError(f"journal {self.path}: {exc}") from exc
 
+    def __repr__(self) -> str:
+        return f"<Journal (SQLite) {str(self.path)!r}>"
 
-def _connect(path: Path) -> sqlite3.Connection:
+
+def _connect(path: Path, name: str | None) -> sqlite3.Connection:
     try:
         connection = sqlite3.connect(
             path, check_same_thread=False, isolation_level=None, timeout=0
@@ -208,8 +141,12 @@ def _connect(path: Path) -> sqlite3.Connection:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("BEGIN EXCLUSIVE")
-        connection.execute(_SCHEMA)
-        connection.execute("COMMIT")
+        for statement in _SCHEMA:
+            connection.execute(statement)
+        problem = _check_version(connection, path) or _check_name(
+            connection, path, name
+        )
+        connection.execute("ROLLBACK" if problem else "COMMIT")
     except sqlite3.Error as exc:
         connection.close()
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
@@ -219,7 +156,46 @@ def _connect(path: Path) -> sqlite3.Connection:
         if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
             raise JournalError(f"{path} is not a broadcast journal: {exc}") from exc
         raise JournalError(f"journal {path} cannot be opened: {exc}") from exc
+    if problem:
+        connection.close()
+        raise JournalError(problem)
     return connection
+
+
+def _check_version(connection: sqlite3.Connection, path: Path) -> str | None:
+    """Record this schema's version in a new file; a problem with an old one."""
+    row = connection.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    version = row[0] if row else None
+    if version is None:
+        connection.execute(
+            "INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,)
+        )
+        return None
+    if version > SCHEMA_VERSION:
+        return (
+            f"journal {path} was written by a newer iprogsms-async (schema "
+            f"version {version}; this one understands up to {SCHEMA_VERSION}): "
+            "upgrade iprogsms-async to resume it"
+        )
+    return None
+
+
+def _check_name(
+    connection: sqlite3.Connection, path: Path, name: str | None
+) -> str | None:
+    """Record the broadcast's name in a new file; a problem if it differs."""
+    if name is None:
+        return None
+    row = connection.execute("SELECT name FROM broadcast").fetchone()
+    if row is None:
+        connection.execute("INSERT INTO broadcast (name) VALUES (?)", (name,))
+        return None
+    if row[0] != name:
+        return (
+            f"journal {path} holds the broadcast {row[0]!r}, not {name!r}: "
+            "one SQLite journal holds one broadcast (use another file)"
+        )
+    return None
 
 
 def _load(connection: sqlite3.Connection) -> dict[Key, JournalEntry]:
@@ -234,7 +210,7 @@ def _load(connection: sqlite3.Connection) -> dict[Key, JournalEntry]:
     }
 
 
-def _write(connection: sqlite3.Connection, rows: list[_Row]) -> None:
+def _write(connection: sqlite3.Connection, rows: list[Row]) -> None:
     connection.execute("BEGIN IMMEDIATE")
     try:
         connection.executemany(_UPSERT, rows)

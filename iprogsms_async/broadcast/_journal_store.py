@@ -1,0 +1,242 @@
+"""What a broadcast needs of its journal, and the group commit every store shares.
+
+A journal records each send as *intended*, durably, before its request goes
+out, and the outcome after; a rerun looks each recipient up and never sends
+again one that may have gone out. `JournalStore` is that contract; the SQLite
+file (``_journal.Journal``, the embedded default) and PostgreSQL
+(``_postgres.PostgresJournal``) both implement it on `BatchingJournal`, which
+queues rows and writes them in one transaction for every caller waiting
+(group commit). A store only ever holds phone numbers, text digests, message
+ids, statuses and error messages (the library's, already redacted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from abc import ABC, abstractmethod
+from typing import Protocol
+
+import anyio
+import attrs
+
+from .._errors import ConfigurationError
+
+__all__ = [
+    "MAX_NAME",
+    "STATE_ACCEPTED",
+    "STATE_FINAL",
+    "STATE_IN_DOUBT",
+    "STATE_NOT_SENT",
+    "STATE_SENDING",
+    "BatchingJournal",
+    "JournalEntry",
+    "JournalStore",
+    "Key",
+    "Row",
+    "check_name",
+    "text_digest",
+]
+
+# States of a row. Only "not_sent" may be sent again on a rerun.
+STATE_SENDING = "sending"
+"""Committed before the request went out; still so after a crash = in doubt."""
+STATE_ACCEPTED = "accepted"
+STATE_FINAL = "final"
+STATE_IN_DOUBT = "unknown"
+"""The answer was lost (a timeout, a 5xx, a dropped connection): maybe sent."""
+STATE_NOT_SENT = "not_sent"
+
+MAX_NAME = 200
+"""The longest name a broadcast may have."""
+
+Key = tuple[str, str]
+"""A recipient in a journal: (phone number, `text_digest` of its text)."""
+Row = tuple[str, str, str, "str | None", "str | None", "str | None", float]
+"""A row to write: number, digest, state, message id, status, error, unix time."""
+
+
+@attrs.frozen
+class JournalEntry:
+    """What an earlier run recorded for one number and text."""
+
+    state: str
+    message_id: str | None
+    status: str | None
+    error: str | None = None
+    """What the earlier run met, for a send left in doubt."""
+
+
+def check_name(name: object) -> str:
+    """Return ``name`` if it can name a broadcast: a short printable string."""
+    if (
+        isinstance(name, str)
+        and name.strip()
+        and len(name) <= MAX_NAME
+        and name.isprintable()
+    ):
+        return name
+    shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:60] + "..."
+    raise ConfigurationError(
+        f"a broadcast's name must be a non-empty printable string of at most "
+        f"{MAX_NAME} characters, not {shown}"
+    )
+
+
+def text_digest(text: str) -> str:
+    """A short, stable digest of a message text."""
+    return hashlib.blake2b(
+        text.encode("utf-8", "surrogatepass"), digest_size=12
+    ).hexdigest()
+
+
+class JournalStore(Protocol):
+    """What the broadcast engine needs of a journal, whatever keeps it.
+
+    Each method's guarantee is what the stores' shared test suite checks:
+    ``intend`` returns only once its rows are committed; ``record`` queues;
+    ``flush_if_due``/``flush`` commit the queue; ``lookup`` answers from what
+    earlier runs committed, never offering a row that may have gone out.
+    """
+
+    def lookup(self, phone_number: str, digest: str) -> JournalEntry | None:
+        """What an earlier run recorded for this number and text, if anything.
+
+        None when it recorded nothing, or only ``not_sent`` (sendable again).
+        """
+        ...
+
+    async def intend(self, keys: list[Key]) -> None:
+        """Commit that these sends are about to go out, before they do."""
+        ...
+
+    def record(
+        self,
+        key: Key,
+        state: str,
+        *,
+        message_id: str | None = None,
+        status: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Queue an outcome, written with the next commit (no waiting)."""
+        ...
+
+    async def flush_if_due(self) -> None:
+        """Commit queued outcomes if some have waited long enough."""
+        ...
+
+    async def flush(self) -> None:
+        """Commit everything queued."""
+        ...
+
+    async def aclose(self) -> None:
+        """Commit what is queued and let the journal go. Safe to call twice."""
+        ...
+
+
+class BatchingJournal(ABC):
+    """A journal's queue and group commit, over a store's `_write` of rows.
+
+    Rows are queued in order and written in order, so a later state of a key
+    overwrites an earlier one in the same batch. Concurrent ``intend`` callers
+    share one commit: each takes a ticket (the count of rows queued so far)
+    and returns once a commit has covered it.
+    """
+
+    flush_every = 0.5
+    """Seconds an outcome may wait in the queue: outcomes need not be durable
+    at once (a lost outcome leaves its row ``sending``, in doubt, never resent)."""
+
+    def __init__(self, known: dict[Key, JournalEntry]) -> None:
+        self._known = known
+        self._lock = anyio.Lock()
+        self._queue: list[Row] = []
+        self._queued = 0  # rows ever queued: a ticket for group commits
+        self._committed = 0
+        self._last_flush = time.monotonic()
+        self._closed = False
+        # Transactions written so far: far fewer than calls to `intend`.
+        self.commits = 0
+
+    def lookup(self, phone_number: str, digest: str) -> JournalEntry | None:
+        """What an earlier run recorded for this number and text, if anything.
+
+        Rows an earlier run could send again (``not_sent``) are not returned.
+        """
+        return self._known.get((phone_number, digest))
+
+    async def intend(self, keys: list[Key]) -> None:
+        """Record that these sends are about to go out, durably, before they do.
+
+        Concurrent callers share one commit (group commit).
+        """
+        now = time.time()
+        self._queue.extend(
+            (number, digest, STATE_SENDING, None, None, None, now)
+            for number, digest in keys
+        )
+        self._queued += len(keys)
+        await self._commit_through(self._queued)
+
+    def record(
+        self,
+        key: Key,
+        state: str,
+        *,
+        message_id: str | None = None,
+        status: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Queue an outcome; it is written with the next commit (no waiting)."""
+        self._queue.append(
+            (key[0], key[1], state, message_id, status, error, time.time())
+        )
+        self._queued += 1
+
+    async def flush_if_due(self) -> None:
+        """Commit queued outcomes if some have waited longer than `flush_every`."""
+        if self._queue and time.monotonic() - self._last_flush >= self.flush_every:
+            await self._commit_through(self._queued)
+
+    async def flush(self) -> None:
+        """Commit everything queued."""
+        if self._queue:
+            await self._commit_through(self._queued)
+
+    async def aclose(self) -> None:
+        """Commit what is queued and close the store. Safe to call twice."""
+        if self._closed:
+            return
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.flush()
+            finally:
+                self._closed = True
+                await self._close()
+
+    async def _commit_through(self, ticket: int) -> None:
+        async with self._lock:
+            if self._committed >= ticket:
+                return  # another caller's commit included these rows
+            rows, self._queue = self._queue, []
+            upto = self._queued
+            try:
+                await self._write(rows)
+            except BaseException:
+                # Cancelled while waiting for the write, or the write failed:
+                # keep the rows, ahead of any queued since, for the next commit.
+                # Writing a row twice is harmless (an upsert of the same state).
+                self._queue[:0] = rows
+                raise
+            self._committed = upto
+            self.commits += 1
+            self._last_flush = time.monotonic()
+
+    @abstractmethod
+    async def _write(self, rows: list[Row]) -> None:
+        """Write ``rows`` in order, in one transaction; raise `JournalError` if not."""
+
+    @abstractmethod
+    async def _close(self) -> None:
+        """Release the store (its connection, its lock on the broadcast)."""

@@ -1,0 +1,398 @@
+"""The PostgreSQL journal: a broadcast's sends in a database any machine can reach.
+
+For broadcasts that outlive one machine (a job rescheduled elsewhere resumes
+from the database, not from a file left behind). The same guarantees as the
+SQLite file, proved by one test suite run against both: the write-ahead
+record is committed before a request goes out, outcomes are batched, resume
+reads the same. Broadcasts are namespaced by name in shared tables; a running
+broadcast holds a session advisory lock on its name, so a second run of the
+same name fails at once, as a second run on one SQLite file does.
+
+The driver is psycopg 3, synchronous, on one connection driven from a worker
+thread (as sqlite3 is): the same code runs under asyncio and trio, and group
+commit makes the thread's cost per row small (``benchmarks/RESULTS.md``).
+It is an extra: ``pip install 'iprogsms-async[postgres]'``.
+
+The table carries what many workers on one broadcast will need (the input
+position, the claim and its lease, the texts), see `PostgresJournal.claim`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import time
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from .._errors import ConfigurationError, JournalError
+from .._redact import without_password
+from ._journal_store import (
+    BatchingJournal,
+    JournalEntry,
+    Key,
+    Row,
+    check_name,
+    text_digest,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from types import ModuleType
+
+    import psycopg
+
+    Connection = psycopg.Connection[tuple[Any, ...]]
+
+T = TypeVar("T")
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "STATE_CLAIMED",
+    "STATE_PLANNED",
+    "PostgresJournal",
+    "is_postgres_url",
+]
+
+SCHEMA_VERSION = 1
+"""The layout of the tables this code writes; a newer database is refused."""
+
+STATE_PLANNED = "planned"
+"""Loaded into the journal, not yet claimed by a worker: sendable."""
+STATE_CLAIMED = "claimed"
+"""Claimed by a worker under a lease, not yet sending: claimable again once
+the lease runs out (the worker died before its ``intend``)."""
+
+_SCHEMES = ("postgresql", "postgres")
+_LOCK_NAMESPACE = b"iprogsms-async journal lock\0"
+_SCHEMA_LOCK = -0x1A5C_0DE5_0000_0001  # serialises creating the tables
+
+# Kept in one transaction with the version row. Tables are unqualified, so the
+# connection's search_path (e.g. ?options=-csearch_path%3Dmyschema) places them.
+_SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS iprogsms_schema_version (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    version   integer NOT NULL
+)""",
+    """
+CREATE TABLE IF NOT EXISTS iprogsms_broadcasts (
+    name       text PRIMARY KEY,
+    created_at timestamptz NOT NULL DEFAULT now()
+)""",
+    # One row a recipient. position, claimed_by and lease_until serve many
+    # workers claiming batches of one broadcast (FOR UPDATE SKIP LOCKED).
+    """
+CREATE TABLE IF NOT EXISTS iprogsms_recipients (
+    broadcast    text NOT NULL
+                 REFERENCES iprogsms_broadcasts (name) ON DELETE CASCADE,
+    phone_number text NOT NULL,
+    text_digest  text NOT NULL,
+    state        text NOT NULL,
+    message_id   text,
+    status       text,
+    error        text,
+    updated_at   timestamptz NOT NULL,
+    position     bigint,
+    claimed_by   text,
+    lease_until  timestamptz,
+    PRIMARY KEY (broadcast, phone_number, text_digest)
+)""",
+    """
+CREATE INDEX IF NOT EXISTS iprogsms_recipients_claimable
+    ON iprogsms_recipients (broadcast, position)
+    WHERE state IN ('planned', 'claimed')""",
+    # The text of each digest, for a worker that claims recipients it did not read.
+    """
+CREATE TABLE IF NOT EXISTS iprogsms_texts (
+    broadcast   text NOT NULL
+                REFERENCES iprogsms_broadcasts (name) ON DELETE CASCADE,
+    text_digest text NOT NULL,
+    message     text NOT NULL,
+    PRIMARY KEY (broadcast, text_digest)
+)""",
+)
+_UPSERT = """
+INSERT INTO iprogsms_recipients AS r
+    (broadcast, phone_number, text_digest, state, message_id, status, error,
+     updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, to_timestamp(%s))
+ON CONFLICT (broadcast, phone_number, text_digest) DO UPDATE SET
+    state = excluded.state,
+    message_id = COALESCE(excluded.message_id, r.message_id),
+    status = excluded.status,
+    error = excluded.error,
+    updated_at = excluded.updated_at,
+    claimed_by = NULL,
+    lease_until = NULL
+"""
+_LOAD = """
+SELECT phone_number, text_digest, state, message_id, status, error
+FROM iprogsms_recipients
+WHERE broadcast = %s AND state NOT IN ('not_sent', 'planned', 'claimed')
+"""
+_CLAIM = """
+WITH picked AS (
+    SELECT phone_number, text_digest
+    FROM iprogsms_recipients
+    WHERE broadcast = %(name)s
+      AND (state = 'planned' OR (state = 'claimed' AND lease_until < now()))
+    ORDER BY position
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE iprogsms_recipients AS r
+SET state = 'claimed',
+    claimed_by = %(worker)s,
+    lease_until = now() + make_interval(secs => %(lease)s),
+    updated_at = now()
+FROM picked
+WHERE r.broadcast = %(name)s
+  AND r.phone_number = picked.phone_number
+  AND r.text_digest = picked.text_digest
+RETURNING r.position, r.phone_number, r.text_digest
+"""
+
+
+def is_postgres_url(value: object) -> bool:
+    """Whether ``value`` is a ``postgresql://`` (or ``postgres://``) URL."""
+    return isinstance(value, str) and value.partition("://")[0].lower() in _SCHEMES
+
+
+class PostgresJournal(BatchingJournal):
+    """The PostgreSQL journal of one named broadcast. Create with `open`."""
+
+    def __init__(
+        self, psycopg: ModuleType, connection: Connection, url: str, name: str
+    ) -> None:
+        super().__init__({})
+        self._psycopg = psycopg
+        self._db = connection
+        self._url = without_password(url)
+        self.name = name
+        self._thread = anyio.CapacityLimiter(1)
+
+    @classmethod
+    async def open(
+        cls, url: str, *, name: str, shared: bool = False
+    ) -> PostgresJournal:
+        """Connect, create the tables if missing, and take ``name`` for this run.
+
+        A run takes the name for itself: a second run of it fails at once.
+        ``shared=True`` takes it alongside other workers of the same broadcast
+        (who divide its recipients with `claim`), never alongside a run that
+        took it for itself.
+
+        Raises `JournalError` when the database cannot be reached, holds
+        tables of a newer version, or another running broadcast holds the
+        name; `ConfigurationError` when psycopg is not installed.
+        """
+        name = check_name(name)
+        psycopg = _import_psycopg()
+        shown = without_password(url)
+        connection = await _in_thread(
+            psycopg, shown, _connect, psycopg, url, name, shared
+        )
+        journal = cls(psycopg, connection, url, name)
+        try:
+            journal._known = await journal._run(_load, connection, name)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await journal._run(connection.close)
+            raise
+        return journal
+
+    async def plan(self, recipients: Iterable[tuple[int, str, str]]) -> int:
+        """Load recipients into the journal once: (position, number, text) each.
+
+        Recipients already there are left as they are, so any number of
+        workers may plan the same input. Returns how many were new.
+        """
+        rows = list(recipients)
+        return await self._run(_plan, self._db, self.name, rows)
+
+    async def claim(
+        self, worker: str, *, limit: int, lease: float
+    ) -> list[tuple[int, str, str]]:
+        """Claim up to ``limit`` planned recipients for ``worker`` for ``lease`` s.
+
+        Claims skip rows another transaction holds (``FOR UPDATE SKIP
+        LOCKED``), so concurrent workers get disjoint batches. A claim whose
+        lease ran out (its worker died before its ``intend``) is claimable
+        again; a row once ``sending`` never is. Returns (position, number,
+        text) in input order.
+        """
+        return await self._run(
+            _claim, self._db, {"name": self.name, "worker": worker,
+                               "limit": limit, "lease": lease}
+        )  # fmt: skip
+
+    async def _write(self, rows: list[Row]) -> None:
+        await self._run(_write, self._db, self.name, rows)
+
+    async def _close(self) -> None:
+        await self._run(_disconnect, self._db)
+
+    async def _run(self, func: Callable[..., T], *args: object) -> T:
+        return await _in_thread(
+            self._psycopg, self._url, func, *args, limiter=self._thread
+        )
+
+    def __repr__(self) -> str:
+        return f"<PostgresJournal {self.name!r} at {self._url!r}>"
+
+
+async def _in_thread(
+    psycopg: ModuleType,
+    shown: str,
+    func: Callable[..., T],
+    *args: object,
+    limiter: anyio.CapacityLimiter | None = None,
+) -> T:
+    try:
+        return await anyio.to_thread.run_sync(func, *args, limiter=limiter)
+    except psycopg.Error as exc:
+        raise JournalError(f"journal {shown}: {exc}".rstrip()) from exc
+
+
+def _import_psycopg() -> ModuleType:
+    try:
+        return importlib.import_module("psycopg")
+    except ImportError as exc:
+        raise ConfigurationError(
+            "a postgresql:// journal needs psycopg: "
+            "pip install 'iprogsms-async[postgres]'"
+        ) from exc
+
+
+def _lock_key(name: str) -> int:
+    """A 64-bit advisory lock key for a broadcast's name (signed, as bigint)."""
+    digest = hashlib.blake2b(_LOCK_NAMESPACE + name.encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+def _connect(psycopg: ModuleType, url: str, name: str, shared: bool) -> Connection:
+    connection: Connection = psycopg.connect(
+        url, autocommit=True, application_name="iprogsms"
+    )
+    try:
+        _ensure_schema(connection)
+        _take(connection, url, name, shared=shared)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _take(connection: Connection, url: str, name: str, *, shared: bool) -> None:
+    """Hold ``name`` for this session, or raise if another session holds it.
+
+    A session-level advisory lock: released when the session ends, however it
+    ends (a crashed worker's connection closes, and its lock with it).
+    """
+    take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+    if not _scalar(connection, f"SELECT {take}(%s)", _lock_key(name)):
+        raise JournalError(
+            f"the broadcast {name!r} in journal {without_password(url)} is in use "
+            "by another running broadcast"
+        )
+    connection.execute(
+        "INSERT INTO iprogsms_broadcasts (name) VALUES (%s) "
+        "ON CONFLICT (name) DO NOTHING",
+        (name,),
+    )
+
+
+def _ensure_schema(connection: Connection) -> None:
+    """Create the tables on first use; refuse tables of a newer version."""
+    with connection.transaction():
+        # Concurrent first uses would race on CREATE ... IF NOT EXISTS.
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        version = None
+        if _scalar(connection, "SELECT to_regclass('iprogsms_schema_version')"):
+            version = _scalar(connection, "SELECT version FROM iprogsms_schema_version")
+        if version is not None and version > SCHEMA_VERSION:
+            raise JournalError(
+                f"the journal's tables were made by a newer iprogsms-async "
+                f"(schema version {version}; this one understands up to "
+                f"{SCHEMA_VERSION}): upgrade iprogsms-async to use them"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        for statement in _SCHEMA:
+            connection.execute(statement)
+        connection.execute(
+            "INSERT INTO iprogsms_schema_version (version) VALUES (%s) "
+            "ON CONFLICT (singleton) DO UPDATE SET version = excluded.version",
+            (SCHEMA_VERSION,),
+        )
+
+
+def _scalar(connection: Connection, query: str, *params: object) -> Any:
+    """The first column of the first row of ``query``; None when no row."""
+    row = connection.execute(query, params).fetchone()
+    return None if row is None else row[0]
+
+
+def _load(connection: Connection, name: str) -> dict[Key, JournalEntry]:
+    rows = connection.execute(_LOAD, (name,)).fetchall()
+    return {
+        (number, digest): JournalEntry(state, message_id, status, error)
+        for number, digest, state, message_id, status, error in rows
+    }
+
+
+def _write(connection: Connection, name: str, rows: list[Row]) -> None:
+    with connection.transaction(), connection.cursor() as cursor:
+        cursor.executemany(_UPSERT, [(name, *row) for row in rows])
+
+
+def _plan(connection: Connection, name: str, rows: list[tuple[int, str, str]]) -> int:
+    now = time.time()
+    texts = {text_digest(text): text for _, _, text in rows}
+    with connection.transaction(), connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO iprogsms_texts (broadcast, text_digest, message) "
+            "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+            [(name, digest, text) for digest, text in texts.items()],
+        )
+        cursor.execute(
+            "INSERT INTO iprogsms_recipients (broadcast, phone_number, text_digest,"
+            " state, updated_at, position) "
+            "SELECT %s, n, d, 'planned', to_timestamp(%s), p "
+            "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS t(n, d, p) "
+            "ON CONFLICT DO NOTHING",
+            (
+                name,
+                now,
+                [number for _, number, _ in rows],
+                [text_digest(text) for _, _, text in rows],
+                [position for position, _, _ in rows],
+            ),
+        )
+        return int(cursor.rowcount)
+
+
+def _claim(
+    connection: Connection, params: dict[str, object]
+) -> list[tuple[int, str, str]]:
+    with connection.transaction():
+        claimed = connection.execute(_CLAIM, params).fetchall()
+        digests = sorted({digest for _, _, digest in claimed})
+        texts: dict[str, str] = dict(
+            connection.execute(
+                "SELECT text_digest, message FROM iprogsms_texts "
+                "WHERE broadcast = %s AND text_digest = ANY(%s)",
+                (params["name"], digests),
+            ).fetchall()
+        )
+    return sorted(
+        (position, number, texts[digest]) for position, number, digest in claimed
+    )
+
+
+def _disconnect(connection: Connection) -> None:
+    """Close the connection; the session's advisory lock goes with it."""
+    connection.close()

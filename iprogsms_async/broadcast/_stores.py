@@ -1,0 +1,44 @@
+"""Open the journal a broadcast is given: a path is SQLite, a URL is PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._errors import ConfigurationError
+from .._redact import without_password
+from ._journal import Journal
+from ._journal_store import check_name
+from ._postgres import PostgresJournal, is_postgres_url
+
+if TYPE_CHECKING:
+    from os import PathLike
+
+    from ._journal_store import JournalStore
+
+__all__ = ["open_journal"]
+
+
+async def open_journal(
+    journal: str | PathLike[str], *, name: str | None = None
+) -> JournalStore:
+    """Open the journal ``journal`` names, for the broadcast ``name``.
+
+    A ``postgresql://`` (or ``postgres://``) URL opens the PostgreSQL journal,
+    where ``name`` is required: many broadcasts share its tables, each under
+    its own name. Anything else is the path of a SQLite journal, which holds
+    one broadcast; a ``name`` given there is recorded and checked.
+    """
+    if is_postgres_url(journal):
+        assert isinstance(journal, str)  # noqa: S101 -- is_postgres_url says so
+        if name is None:
+            raise ConfigurationError(
+                f"the PostgreSQL journal {without_password(journal)} needs a broadcast "
+                "name (name=...): its tables hold many broadcasts"
+            )
+        return await PostgresJournal.open(journal, name=name)
+    if isinstance(journal, str) and "://" in journal:
+        scheme = journal.partition("://")[0]
+        raise ConfigurationError(
+            f"a journal is a file path or a postgresql:// URL, not a {scheme}:// URL"
+        )
+    return await Journal.open(journal, name=None if name is None else check_name(name))

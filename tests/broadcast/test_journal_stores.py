@@ -1,0 +1,481 @@
+"""One suite, both journal stores: SQLite and PostgreSQL keep the same promises.
+
+Every test here runs against the SQLite file and against a real PostgreSQL
+server (a database of the test's own; see tests/servers.py), under asyncio
+and trio. The promises: ``intend`` is committed before it returns; outcomes
+are batched until a flush; a rerun looks up exactly what a crash left (only
+``not_sent`` is sendable again; ``sending`` and ``unknown`` are in doubt); a
+broadcast in use cannot be opened twice; broadcasts never share records; a
+newer schema is refused; and a broadcast run through the engine on either
+store resumes without texting anyone twice, leaving no token in the store.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+
+import anyio
+import pytest
+
+from iprogsms_async import ConfigurationError, JournalError
+from iprogsms_async.broadcast import ACCEPTED, UNKNOWN, _engine
+from iprogsms_async.broadcast._journal import Journal
+from iprogsms_async.broadcast._journal_store import (
+    STATE_ACCEPTED,
+    STATE_FINAL,
+    STATE_IN_DOUBT,
+    STATE_NOT_SENT,
+    STATE_SENDING,
+    JournalEntry,
+    text_digest,
+)
+from iprogsms_async.broadcast._postgres import PostgresJournal
+from iprogsms_async.broadcast._stores import open_journal
+from iprogsms_async.testing import FakeGateway, Faults
+
+from .conftest import numbers
+from .test_journal import broadcast_until
+
+pytestmark = pytest.mark.anyio
+
+DIGEST = text_digest("Hi")
+
+
+def key(i):
+    return (f"0917{i:07d}", DIGEST)
+
+
+class SQLiteStore:
+    """Opens, crashes and reads the SQLite journal of a test."""
+
+    kind = "sqlite"
+
+    def __init__(self, tmp_path):
+        self.folder = tmp_path
+
+    def target(self, name):
+        # One file a broadcast: the file is the namespace.
+        return self.folder / f"{name}.sqlite"
+
+    async def open(self, name="broadcast"):
+        return await open_journal(self.target(name), name=name)
+
+    def crash(self, journal):
+        """What a killed process leaves: the connection gone, the queue lost."""
+        journal._db.close()
+        journal._closed = True
+
+    def rows(self, name="broadcast"):
+        with closing(sqlite3.connect(self.target(name))) as db:
+            found = db.execute(
+                "SELECT phone_number, text_digest, state, message_id, status, error "
+                "FROM recipients"
+            ).fetchall()
+        return {(n, d): (s, m, st, e) for n, d, s, m, st, e in found}
+
+    def set_version(self, version):
+        with closing(sqlite3.connect(self.target("broadcast"))) as db, db:
+            db.execute("UPDATE schema_version SET version = ?", (version,))
+
+    def dump(self):
+        """Every byte the store wrote, as text."""
+        return "".join(
+            path.read_bytes().decode("latin-1") for path in self.folder.iterdir()
+        )
+
+
+class PostgresStore:
+    """Opens, crashes and reads the PostgreSQL journal of a test."""
+
+    kind = "postgres"
+
+    def __init__(self, url):
+        self.url = url
+
+    async def open(self, name="broadcast"):
+        return await open_journal(self.url, name=name)
+
+    def crash(self, journal):
+        journal._db.close()
+        journal._closed = True
+
+    def _connect(self):
+        import psycopg  # noqa: PLC0415 -- only with a server
+
+        return psycopg.connect(self.url, autocommit=True)
+
+    def rows(self, name="broadcast"):
+        """Read from a second connection: only what is committed shows."""
+        with self._connect() as db:
+            found = db.execute(
+                "SELECT phone_number, text_digest, state, message_id, status, error "
+                "FROM iprogsms_recipients WHERE broadcast = %s",
+                (name,),
+            ).fetchall()
+        return {(n, d): (s, m, st, e) for n, d, s, m, st, e in found}
+
+    def set_version(self, version):
+        with self._connect() as db:
+            db.execute("UPDATE iprogsms_schema_version SET version = %s", (version,))
+
+    def dump(self):
+        with self._connect() as db:
+            tables = [
+                row[0]
+                for row in db.execute(
+                    "SELECT tablename FROM pg_tables WHERE tablename LIKE 'iprogsms%'"
+                )
+            ]
+            return "\n".join(
+                str(db.execute(f"SELECT * FROM {table}").fetchall())  # noqa: S608 -- our tables
+                for table in tables
+            )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        return SQLiteStore(tmp_path)
+    return PostgresStore(request.getfixturevalue("postgres_url"))
+
+
+# --- write-ahead and batching ------------------------------------------------
+
+
+async def test_intend_is_committed_before_it_returns(store):
+    journal = await store.open()
+    await journal.intend([key(1), key(2)])
+    if store.kind == "postgres":  # visible to another session while running
+        assert store.rows()[key(1)][0] == STATE_SENDING
+    store.crash(journal)
+    assert {k: row[0] for k, row in store.rows().items()} == {
+        key(1): STATE_SENDING,
+        key(2): STATE_SENDING,
+    }
+    again = await store.open()
+    try:
+        assert again.lookup(*key(1)) == JournalEntry(STATE_SENDING, None, None)
+    finally:
+        await again.aclose()
+
+
+async def test_outcomes_wait_in_the_queue_until_a_flush(store):
+    journal = await store.open()
+    journal.flush_every = 3600.0
+    await journal.intend([key(1), key(2)])
+    journal.record(key(1), STATE_ACCEPTED, message_id="m-1")
+    await journal.flush_if_due()  # not due
+    if store.kind == "postgres":
+        assert store.rows()[key(1)][0] == STATE_SENDING
+    await journal.flush()
+    journal.record(key(2), STATE_ACCEPTED, message_id="m-2")
+    store.crash(journal)  # key(2)'s outcome was only queued: lost, in doubt
+    rows = store.rows()
+    assert rows[key(1)] == (STATE_ACCEPTED, "m-1", None, None)
+    assert rows[key(2)] == (STATE_SENDING, None, None, None)
+
+
+async def test_a_due_flush_commits_the_queue(store):
+    journal = await store.open()
+    await journal.intend([key(1)])
+    journal.record(key(1), STATE_ACCEPTED, message_id="m-1")
+    journal.flush_every = 0.0
+    await journal.flush_if_due()
+    store.crash(journal)
+    assert store.rows()[key(1)] == (STATE_ACCEPTED, "m-1", None, None)
+
+
+async def test_concurrent_intents_share_commits(store):
+    journal = await store.open()
+    try:
+        async with anyio.create_task_group() as tasks:
+            for i in range(50):
+                tasks.start_soon(journal.intend, [key(i)])
+        # One commit for the first caller, one for everyone who queued behind
+        # it; a loaded machine may split them once or twice more.
+        assert journal.commits <= 5
+    finally:
+        await journal.aclose()
+    assert len(store.rows()) == 50
+
+
+async def test_aclose_commits_the_queue_and_can_be_called_twice(store):
+    journal = await store.open()
+    journal.flush_every = 3600.0
+    await journal.intend([key(1)])
+    journal.record(key(1), STATE_FINAL, message_id="m-1", status="delivered")
+    await journal.aclose()
+    await journal.aclose()
+    assert store.rows()[key(1)] == (STATE_FINAL, "m-1", "delivered", None)
+
+
+async def test_later_rows_of_a_batch_win_and_keep_the_message_id(store):
+    journal = await store.open()
+    journal.flush_every = 3600.0
+    await journal.intend([key(1)])
+    journal.record(key(1), STATE_ACCEPTED, message_id="m-1")
+    journal.record(key(1), STATE_FINAL, status="delivered")  # no id given
+    await journal.aclose()
+    assert store.rows()[key(1)] == (STATE_FINAL, "m-1", "delivered", None)
+
+
+# --- resume --------------------------------------------------------------------
+
+
+async def test_a_rerun_sees_what_may_have_gone_out_and_nothing_else(store):
+    journal = await store.open()
+    await journal.intend([key(i) for i in range(5)])
+    journal.record(key(1), STATE_ACCEPTED, message_id="m-1", status="pending")
+    journal.record(key(2), STATE_FINAL, message_id="m-2", status="delivered")
+    journal.record(key(3), STATE_IN_DOUBT, error="read timeout (maybe sent)")
+    journal.record(key(4), STATE_NOT_SENT, error="HTTP 402: no credits")
+    await journal.aclose()
+
+    again = await store.open()
+    try:
+        assert again.lookup(*key(0)) == JournalEntry(STATE_SENDING, None, None)
+        assert again.lookup(*key(1)) == JournalEntry(STATE_ACCEPTED, "m-1", "pending")
+        assert again.lookup(*key(2)) == JournalEntry(STATE_FINAL, "m-2", "delivered")
+        assert again.lookup(*key(3)) == JournalEntry(
+            STATE_IN_DOUBT, None, None, "read timeout (maybe sent)"
+        )
+        assert again.lookup(*key(4)) is None  # not sent: sendable again
+        assert again.lookup(*key(9)) is None  # never seen
+        assert again.lookup(key(1)[0], text_digest("Another text")) is None
+    finally:
+        await again.aclose()
+
+
+async def test_a_broadcast_in_use_cannot_be_opened_again(store):
+    journal = await store.open()
+    try:
+        with pytest.raises(JournalError, match="in use by another running broadcast"):
+            await store.open()
+    finally:
+        await journal.aclose()
+    again = await store.open()  # free once closed
+    await again.aclose()
+
+
+async def test_a_crashed_run_frees_its_broadcast(store):
+    journal = await store.open()
+    await journal.intend([key(1)])
+    store.crash(journal)  # the process died: its connection, and lock, with it
+    again = await store.open()
+    try:
+        assert again.lookup(*key(1)).state == STATE_SENDING
+    finally:
+        await again.aclose()
+
+
+async def test_two_broadcasts_never_share_records(store):
+    first = await store.open("first")
+    second = await store.open("second")  # both at once: different broadcasts
+    try:
+        await first.intend([key(1)])
+        first.record(key(1), STATE_ACCEPTED, message_id="m-1")
+        await second.intend([key(2)])
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert set(store.rows("first")) == {key(1)}
+    assert set(store.rows("second")) == {key(2)}
+    again = await store.open("second")
+    try:
+        assert again.lookup(*key(1)) is None
+        assert again.lookup(*key(2)).state == STATE_SENDING
+    finally:
+        await again.aclose()
+
+
+async def test_a_newer_schema_is_refused(store):
+    journal = await store.open()
+    await journal.aclose()
+    store.set_version(99)
+    with pytest.raises(JournalError, match=r"newer iprogsms-async \(schema version 99"):
+        await store.open()
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 201, "tab\there", 7])
+async def test_a_bad_name_is_refused(store, name):
+    target = store.url if store.kind == "postgres" else store.target("any")
+    with pytest.raises(ConfigurationError, match="name"):
+        await open_journal(target, name=name)
+
+
+# --- the engine, unchanged, on either store ----------------------------------------
+
+
+@pytest.fixture
+def engine_store(store, monkeypatch):
+    """Make the engine open the test's store for any journal it is given."""
+
+    class Opener:
+        @staticmethod
+        async def open(_path):
+            return await store.open()
+
+    monkeypatch.setattr(_engine, "Journal", Opener)
+    return store
+
+
+async def test_a_broadcast_resumes_on_either_store_without_a_second_text(
+    engine_store, no_backoff
+):
+    fake = FakeGateway(credits=100_000, seed=3, faults=Faults(latency=(0.0, 0.003)))
+    recipients = numbers(120)
+    async with fake.client() as client:
+        first = await broadcast_until(
+            client, recipients, "j", stop_after=50, concurrency=8, poll=False
+        )
+        assert 50 <= len(fake.messages) < 120
+        assert {r.message_id for r in first if r.message_id} == {
+            m.message_id for m in fake.messages
+        }
+        fake.fail_next("server_error_after_accept", endpoints="sends")
+        second = await client.broadcast(
+            recipients, message="Hi", journal="j", concurrency=8, poll=False
+        )
+        third = await client.broadcast(
+            recipients, message="Hi", journal="j", concurrency=8, poll=False
+        )
+    assert second.counts == {ACCEPTED: 119, UNKNOWN: 1}
+    assert third.counts == second.counts  # the one in doubt is never resent
+    for number in recipients:
+        assert fake.texts_to(number) == ["Hi"]
+    assert fake.requests["POST /sms_messages"] == 120
+    # Only numbers, digests, ids, statuses and redacted errors were written.
+    dump = engine_store.dump()
+    assert fake.token not in dump
+    assert "no clear answer" in dump or "HTTP 500" in dump
+
+
+# --- only where the stores differ --------------------------------------------------
+
+
+async def test_a_sqlite_journal_holds_one_named_broadcast(tmp_path):
+    path = tmp_path / "j.sqlite"
+    journal = await open_journal(path, name="june-bills")
+    await journal.aclose()
+    with pytest.raises(JournalError, match="holds the broadcast 'june-bills'"):
+        await open_journal(path, name="july-bills")
+    journal = await open_journal(path)  # no name: the file is the broadcast
+    assert isinstance(journal, Journal)
+    await journal.aclose()
+
+
+async def test_a_postgres_journal_needs_a_name(postgres_url):
+    with pytest.raises(ConfigurationError, match="needs a broadcast name"):
+        await open_journal(postgres_url)
+
+
+async def test_another_url_scheme_is_refused(tmp_path):
+    with pytest.raises(ConfigurationError, match="mysql://"):
+        await open_journal("mysql://localhost/db", name="x")
+
+
+async def test_an_unreachable_database_is_a_journal_error_without_the_password():
+    with pytest.raises(JournalError) as caught:
+        await open_journal(
+            "postgresql://me:hunter2-secret@127.0.0.1:1/nowhere?connect_timeout=5",
+            name="x",
+        )
+    assert "hunter2" not in str(caught.value)
+    assert "postgresql://me:[REDACTED]@127.0.0.1:1/nowhere" in str(caught.value)
+
+
+async def test_without_psycopg_the_error_says_what_to_install(monkeypatch):
+    import sys  # noqa: PLC0415
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(ConfigurationError, match=r"iprogsms-async\[postgres\]"):
+        await open_journal("postgresql://127.0.0.1:1/x", name="x")
+
+
+async def test_a_lost_database_connection_is_a_journal_error(postgres_url):
+    journal = await open_journal(postgres_url, name="b")
+    journal._db.close()  # the server went away
+    with pytest.raises(JournalError):
+        await journal.intend([key(1)])
+
+
+# --- claims: what many workers on one PostgreSQL broadcast will use ----------------
+
+
+def plan_rows(count):
+    """(position, number, text): two texts, so claims must fetch the right one."""
+    return [(i, f"0917{i:07d}", "Hi" if i % 2 else "Hello") for i in range(count)]
+
+
+async def planned(postgres_url, count):
+    journal = await PostgresJournal.open(postgres_url, name="b", shared=True)
+    assert await journal.plan(plan_rows(count)) == count
+    return journal
+
+
+async def test_planning_twice_adds_nothing(postgres_url):
+    journal = await planned(postgres_url, 10)
+    try:
+        assert await journal.plan(plan_rows(12)) == 2
+    finally:
+        await journal.aclose()
+
+
+async def test_workers_claim_disjoint_batches_in_input_order(postgres_url):
+    first = await planned(postgres_url, 30)
+    second = await PostgresJournal.open(postgres_url, name="b", shared=True)
+    claims = {}
+    try:
+        async with anyio.create_task_group() as tasks:
+            for worker, journal in (("w1", first), ("w2", second)):
+
+                async def claim(worker=worker, journal=journal):
+                    batches = []
+                    while batch := await journal.claim(worker, limit=4, lease=60):
+                        batches.extend(batch)
+                    claims[worker] = batches
+
+                tasks.start_soon(claim)
+    finally:
+        await first.aclose()
+        await second.aclose()
+    everyone = claims["w1"] + claims["w2"]
+    assert sorted(everyone) == plan_rows(30)
+    for batches in claims.values():
+        assert batches == sorted(batches)
+
+
+async def test_a_lapsed_claim_is_claimed_again_but_a_started_send_never(postgres_url):
+    journal = await planned(postgres_url, 4)
+    try:
+        lapsed = await journal.claim("dead-worker", limit=4, lease=0.0)
+        assert [position for position, _, _ in lapsed] == [0, 1, 2, 3]
+        # The next worker finds the leases run out: it claims them all again,
+        # and starts sending two of them.
+        again = await journal.claim("w2", limit=4, lease=0.0)
+        assert again == lapsed
+        await journal.intend(
+            [(number, text_digest(text)) for _, number, text in again[:2]]
+        )
+        assert [p for p, _, _ in await journal.claim("w3", limit=4, lease=60)] == [2, 3]
+        assert await journal.claim("w4", limit=4, lease=60) == []
+    finally:
+        await journal.aclose()
+
+
+async def test_workers_and_a_run_of_their_own_exclude_each_other(postgres_url):
+    worker = await PostgresJournal.open(postgres_url, name="b", shared=True)
+    other = await PostgresJournal.open(postgres_url, name="b", shared=True)
+    try:
+        with pytest.raises(JournalError, match="in use"):
+            await PostgresJournal.open(postgres_url, name="b")
+    finally:
+        await worker.aclose()
+        await other.aclose()
+    alone = await PostgresJournal.open(postgres_url, name="b")
+    try:
+        with pytest.raises(JournalError, match="in use"):
+            await PostgresJournal.open(postgres_url, name="b", shared=True)
+    finally:
+        await alone.aclose()
