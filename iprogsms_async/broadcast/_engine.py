@@ -281,8 +281,11 @@ class BroadcastRun:
         entry = journal.lookup(*key) if key is not None else None
         if entry is None:
             return False
-        if entry.state == STATE_ACCEPTED and entry.message_id is not None:
+        if entry.state in (STATE_ACCEPTED, STATE_FINAL) and entry.message_id:
+            # Accepted by the gateway in an earlier run: counted as accepted
+            # here too, so the progress agrees with the results.
             self.tally.accepted += 1
+        if entry.state == STATE_ACCEPTED and entry.message_id is not None:
             self._accepted(recipient, key, entry.message_id, status=entry.status)
         else:
             self._settle_result(resumed_result(recipient, entry))

@@ -106,7 +106,8 @@ class BroadcastProgress:
     read: int
     """Input items read so far."""
     accepted: int
-    """Texts the gateway has accepted so far (some may still be polled)."""
+    """Texts the gateway has accepted so far (some may still be polled),
+    counting those a journal shows it accepted in an earlier run."""
     in_flight: int
     """Requests on the wire right now."""
     requests: int
