@@ -16,6 +16,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 RUNS = {
     "bench_request_cpu.py": ["--n", "30", "--rounds", "1", "--concurrency", "3"],
+    "bench_cli_startup.py": ["--runs", "1"],
     "bench_broadcast.py": ["--n", "40", "--concurrency", "4", "--latency-ms", "0,5"],
     "bench_memory.py": ["--n", "60", "--concurrency", "4"],
     "profile_broadcast.py": ["--n", "40", "--concurrency", "4", "--top", "5"],
@@ -50,3 +51,15 @@ def test_every_script_is_smoke_tested():
         if path.name not in {"_harness.py", "stub_gateway.py"}
     }
     assert scripts == set(RUNS)
+
+
+@pytest.mark.parametrize("script", sorted(RUNS))
+def test_every_script_has_a_quick_size(script):
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "--quick" in result.stdout
