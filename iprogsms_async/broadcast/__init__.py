@@ -16,6 +16,10 @@ from ._report import (
     BroadcastProgress,
     BroadcastReport,
     BroadcastResult,
+    BroadcastStatus,
+    DeliveryStatus,
+    GatewayStatus,
+    ResultStatus,
 )
 from ._stream import BroadcastStream
 
@@ -33,10 +37,14 @@ __all__ = [
     "BroadcastProgress",
     "BroadcastReport",
     "BroadcastResult",
+    "BroadcastStatus",
     "BroadcastStream",
+    "DeliveryStatus",
     "FileProblem",
+    "GatewayStatus",
     "Outgoing",
     "RecipientInput",
     "Recipients",
     "RecipientsFile",
+    "ResultStatus",
 ]

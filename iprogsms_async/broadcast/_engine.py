@@ -44,7 +44,6 @@ from ._preflight import estimate, materialize, resumed_result
 from ._progress import Tally
 from ._recipients import Recipient, Sameness, read_recipients
 from ._report import (
-    ACCEPTED,
     DUPLICATE,
     ERROR,
     INVALID,
@@ -52,6 +51,7 @@ from ._report import (
     UNKNOWN,
     BroadcastEstimate,
     BroadcastResult,
+    gateway_status,
 )
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from ._config import BroadcastConfig
     from ._journal import Key
     from ._recipients import Recipients
+    from ._report import BroadcastStatus, ResultStatus
 
 __all__ = ["BroadcastRun"]
 
@@ -380,7 +381,7 @@ class BroadcastRun:
     ) -> None:
         config = self._config
         if not config.poll:
-            self._settle(recipient, status or ACCEPTED, message_id=message_id)
+            self._settle(recipient, gateway_status(status), message_id=message_id)
             return
         now = anyio.current_time()
         entry = _Poll(
@@ -435,7 +436,7 @@ class BroadcastRun:
 
     def _settle_poll(self, entry: _Poll, *, final: bool) -> None:
         del self._polling[entry]
-        status = entry.status or ACCEPTED
+        status = gateway_status(entry.status)
         journal = self._journal
         if journal is not None and entry.key is not None:
             state = STATE_FINAL if final else STATE_ACCEPTED
@@ -449,7 +450,7 @@ class BroadcastRun:
     def _settle(
         self,
         recipient: Recipient,
-        status: str,
+        status: ResultStatus,
         *,
         message_id: str | None = None,
         error: IProgSMSError | None = None,
@@ -508,7 +509,7 @@ class BroadcastRun:
                 journal.record(key, state, message_id=message_id, error=error)
 
 
-def _failed_status(error: IProgSMSError) -> str:
+def _failed_status(error: IProgSMSError) -> BroadcastStatus:
     """The status of a recipient whose send raised ``error``."""
     if error.maybe_sent:
         return UNKNOWN

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, Literal, NewType
 
 import attrs
 
@@ -25,26 +25,54 @@ __all__ = [
     "BroadcastProgress",
     "BroadcastReport",
     "BroadcastResult",
+    "BroadcastStatus",
+    "DeliveryStatus",
+    "GatewayStatus",
+    "ResultStatus",
+    "gateway_status",
 ]
 
-# Statuses the broadcast itself gives. Any other status is the gateway's own
-# delivery status ("delivered", "failed", "pending", ...), kept as it came.
-INVALID = "invalid"
+BroadcastStatus = Literal[
+    "invalid", "duplicate", "rejected", "error", "unknown", "accepted", "dry_run"
+]
+"""The statuses the broadcast itself gives (the constants below)."""
+DeliveryStatus = Literal["pending", "sent", "delivered", "failed"]
+"""Delivery statuses the gateway is known to give (only ``pending`` is
+documented; the others are what the fake gives and clients report)."""
+GatewayStatus = NewType("GatewayStatus", str)
+"""Any other delivery status the gateway gives, kept exactly as it came.
+
+To select one with `BroadcastReport.with_status`, name it as such:
+``report.with_status(GatewayStatus("Held-By-Carrier"))``.
+"""
+ResultStatus = BroadcastStatus | DeliveryStatus | GatewayStatus
+"""What `BroadcastResult.status` holds: a typo in a literal is a type error."""
+
+INVALID: Final = "invalid"
 """The number or message was refused before any request: nothing was sent."""
-DUPLICATE = "duplicate"
+DUPLICATE: Final = "duplicate"
 """The same number and text came earlier in the input: sent once, there."""
-REJECTED = "rejected"
+REJECTED: Final = "rejected"
 """The gateway refused the text (a 4xx or an error answer): not sent."""
-ERROR = "error"
+ERROR: Final = "error"
 """The send failed before reaching the gateway: not sent, safe to try again."""
-UNKNOWN = "unknown"
+UNKNOWN: Final = "unknown"
 """The send may have reached the gateway but its answer was lost: the text may
 have gone out. Never re-sent automatically."""
-ACCEPTED = "accepted"
+ACCEPTED: Final = "accepted"
 """Queued by the gateway, with no delivery status read (``poll=False``, or
 polling never got an answer)."""
-DRY_RUN = "dry_run"
+DRY_RUN: Final = "dry_run"
 """Valid and would be sent (``dry_run=True`` sends nothing)."""
+
+
+def gateway_status(value: str | None) -> ResultStatus:
+    """The result status for a delivery status as the gateway (or a journal) gave it.
+
+    Kept exactly as it came; with none read, the text is `ACCEPTED`.
+    """
+    return GatewayStatus(value) if value else ACCEPTED
+
 
 DEFAULT_NON_FINAL_STATUSES = frozenset(
     {"pending", "queued", "processing", "sending", "scheduled"}
@@ -66,7 +94,8 @@ class BroadcastResult:
     """Position in the input, from 0."""
     phone_number: str
     message: str | None
-    status: str
+    status: ResultStatus
+    """One of ours (`BroadcastStatus`) or the gateway's delivery status."""
     message_id: str | None = None
     error: IProgSMSError | None = attrs.field(default=None, eq=False)
 
@@ -136,8 +165,13 @@ class BroadcastReport:
         """Recipients by status, e.g. ``{"delivered": 9800, "unknown": 3}``."""
         return Counter(result.status for result in self.results)
 
-    def with_status(self, *statuses: str) -> Iterator[BroadcastResult]:
-        """The results having any of ``statuses``, in input order."""
+    def with_status(self, *statuses: ResultStatus) -> Iterator[BroadcastResult]:
+        """The results having any of ``statuses``, in input order.
+
+        ``statuses`` are typed, so that ``with_status("unkown")`` fails a type
+        check; a status of the gateway's beyond `DeliveryStatus` is named
+        with `GatewayStatus`.
+        """
         wanted = frozenset(statuses)
         return (result for result in self.results if result.status in wanted)
 

@@ -19,7 +19,7 @@ The pytest plugin (registered on install) adds the ``iprogsms_fake`` and
 from ._asgi import ConnectionDropped, FakeASGIApp
 from ._clock import ManualClock
 from ._exchange import Exchange
-from ._faults import FAULT_KINDS, FaultKind, Faults
+from ._faults import FAULT_KINDS, FaultChanges, FaultKind, Faults
 from ._gateway import DEFAULT_CREDITS, DEFAULT_TOKEN, IN_PROCESS_BASE_URL, FakeGateway
 from ._networks import (
     DITO,
@@ -55,6 +55,7 @@ __all__ = [
     "FakeASGIApp",
     "FakeGateway",
     "FakeTransport",
+    "FaultChanges",
     "FaultKind",
     "Faults",
     "FinalStatus",
