@@ -23,9 +23,7 @@ def commands_block():
     return block.splitlines()
 
 
-def test_the_command_line_list_runs_in_order_against_sandbox_serve(
-    capsys, monkeypatch
-):
+def test_the_command_line_list_runs_in_order_against_sandbox_serve(capsys, monkeypatch):
     lines = commands_block()
     assert lines[0].startswith("$ iprogsms sandbox serve ")
     export = shlex.split(lines[1].removeprefix("$ "), comments=True)
