@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
+
+from iprogsms_async.testing import FaultChanges, Faults
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,3 +62,9 @@ def test_mypy_strict_catches_typos_in_statuses_and_fault_names(tmp_path):
         if line.endswith("# error")
     }
     assert reported == expected, result.stdout + result.stderr
+
+
+def test_fault_changes_names_every_field_of_faults():
+    assert set(FaultChanges.__annotations__) == {
+        field.name for field in attrs.fields(Faults)
+    }
