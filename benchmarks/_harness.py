@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Iterable, Iterator, Sequence
 
     import aiohttp
@@ -34,6 +35,29 @@ HERE = Path(__file__).resolve().parent
 TOKEN = "bench-token-0123456789"  # noqa: S105 -- the stub accepts any
 SERVER_CORE = 1
 CLIENT_CORE = 0
+
+
+def parse_args(
+    parser: argparse.ArgumentParser, quick: dict[str, object]
+) -> argparse.Namespace:
+    """Parse the command line, with ``--quick`` for a small first look.
+
+    ``--quick`` makes ``quick`` (option name to value) the defaults; options
+    given explicitly still win over it.
+    """
+    shown = " ".join(
+        f"--{name.replace('_', '-')} {value}" for name, value in quick.items()
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a small run for a first look: {shown} (explicit options still win)",
+    )
+    args = parser.parse_args()
+    if args.quick:
+        parser.set_defaults(**quick)
+        args = parser.parse_args()
+    return args
 
 
 def can_pin() -> bool:

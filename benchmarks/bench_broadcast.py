@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="50,200")
     parser.add_argument("--latency-ms", default="0,20")
     parser.add_argument("--rounds", type=int, default=1)
-    args = parser.parse_args()
+    args = h.parse_args(parser, quick={"n": 1000})
     pinned = h.pin_client()
     aio = h.has_aiohttp()
     h.header(

@@ -106,7 +106,7 @@ def main() -> None:
     )
     parser.add_argument("--child", choices=tuple(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = h.parse_args(parser, quick={"n": 10_000})
     if args.child:
         child(args.child, args.url, args.n, args.backend, args.concurrency)
         return

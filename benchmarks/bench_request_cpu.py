@@ -132,7 +132,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--backends", default="httpx,aiohttp")
-    args = parser.parse_args()
+    args = h.parse_args(parser, quick={"n": 1000, "rounds": 1})
     backends = [
         b for b in args.backends.split(",") if b != "aiohttp" or h.has_aiohttp()
     ]

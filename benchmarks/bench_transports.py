@@ -131,7 +131,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="50,200")
     parser.add_argument("--limits", default="10,20,30,50", help="httpx pool sizes")
     parser.add_argument("--tls", action="store_true", help="serve over HTTPS")
-    args = parser.parse_args()
+    args = h.parse_args(parser, quick={"n": 300, "rounds": 1})
     pinned = h.pin_client()
     h.header(
         "Transport sweep",

@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument(
         "--no-cprofile", action="store_true", help="run only (for py-spy)"
     )
-    args = parser.parse_args()
+    args = h.parse_args(parser, quick={"n": 400})
     pinned = h.pin_client()
     with h.stub() as server:
         profile = None if args.no_cprofile else cProfile.Profile()

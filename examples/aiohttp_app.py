@@ -1,8 +1,14 @@
-"""aiohttp: the client opened and closed in ``cleanup_ctx``.
+r"""aiohttp: the client opened and closed in ``cleanup_ctx``.
 
-Run it with ``python -m aiohttp.web -P 8080 examples.aiohttp_app:create_app``
-(IPROGSMS_API_TOKEN set). The same endpoints as the FastAPI example:
-``POST /texts``, ``POST /broadcasts`` (202) and ``GET /broadcasts/{id}``.
+The same endpoints as the FastAPI example: ``POST /texts``, ``POST
+/broadcasts`` (202) and ``GET /broadcasts/{id}``. Needs ``pip install -e
+".[examples]"`` (aiohttp). Against the sandbox, with ``iprogsms sandbox serve``
+running in another terminal, from the checkout:
+
+    IPROGSMS_BASE_URL=http://127.0.0.1:8080/api/v1 IPROGSMS_API_TOKEN=test-token \
+        python -m aiohttp.web -P 8000 examples.aiohttp_app:create_app
+
+For the real gateway, set only IPROGSMS_API_TOKEN.
 """
 
 from __future__ import annotations

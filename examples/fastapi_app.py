@@ -1,6 +1,14 @@
-"""FastAPI: one client for the app's life, shared through a dependency.
+r"""FastAPI: one client for the app's life, shared through a dependency.
 
-Run it with ``uvicorn examples.fastapi_app:app`` (IPROGSMS_API_TOKEN set).
+Needs ``pip install -e ".[examples]"`` (FastAPI, uvicorn). Against the sandbox,
+with ``iprogsms sandbox serve`` running in another terminal, from the checkout:
+
+    IPROGSMS_BASE_URL=http://127.0.0.1:8080/api/v1 IPROGSMS_API_TOKEN=test-token \
+        uvicorn examples.fastapi_app:app --port 8000
+
+then ``curl -X POST localhost:8000/texts -H 'content-type: application/json'
+-d '{"phone_number": "09171234567", "message": "Hi"}'``. For the real gateway,
+set only IPROGSMS_API_TOKEN.
 
 - ``POST /texts`` sends one text.
 - ``POST /broadcasts`` starts a broadcast in the background and answers 202.

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 
 RUNS = {
     "bench_request_cpu.py": ["--n", "30", "--rounds", "1", "--concurrency", "3"],
+    "bench_cli_startup.py": ["--runs", "1"],
     "bench_broadcast.py": ["--n", "40", "--concurrency", "4", "--latency-ms", "0,5"],
     "bench_memory.py": ["--n", "60", "--concurrency", "4"],
     # Its PostgreSQL rows run when IPROGSMS_TEST_POSTGRES_URL names a server.
@@ -56,3 +57,15 @@ def test_every_script_is_smoke_tested():
         if path.name not in {"_harness.py", "stub_gateway.py"}
     }
     assert scripts == set(RUNS)
+
+
+@pytest.mark.parametrize("script", sorted(RUNS))
+def test_every_script_has_a_quick_size(script):
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "--quick" in result.stdout

@@ -17,6 +17,10 @@ from ._report import (
     BroadcastProgress,
     BroadcastReport,
     BroadcastResult,
+    BroadcastStatus,
+    DeliveryStatus,
+    GatewayStatus,
+    ResultStatus,
 )
 from ._stream import BroadcastStream
 
@@ -35,10 +39,14 @@ __all__ = [
     "BroadcastProgress",
     "BroadcastReport",
     "BroadcastResult",
+    "BroadcastStatus",
     "BroadcastStream",
+    "DeliveryStatus",
     "FileProblem",
+    "GatewayStatus",
     "Outgoing",
     "RecipientInput",
     "Recipients",
     "RecipientsFile",
+    "ResultStatus",
 ]

@@ -46,7 +46,6 @@ from ._preflight import estimate, materialize, resumed_result
 from ._progress import Tally
 from ._recipients import Recipient, Sameness, read_recipients
 from ._report import (
-    ACCEPTED,
     DUPLICATE,
     ERROR,
     INVALID,
@@ -55,6 +54,7 @@ from ._report import (
     UNKNOWN,
     BroadcastEstimate,
     BroadcastResult,
+    gateway_status,
 )
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from ._config import BroadcastConfig
     from ._journal import Key
     from ._recipients import Recipients
+    from ._report import BroadcastStatus, ResultStatus
 
 __all__ = ["BroadcastRun"]
 
@@ -300,8 +301,11 @@ class BroadcastRun:
         entry = journal.lookup(*key) if key is not None else None
         if entry is None:
             return False
-        if entry.state == STATE_ACCEPTED and entry.message_id is not None:
+        if entry.state in (STATE_ACCEPTED, STATE_FINAL) and entry.message_id:
+            # Accepted by the gateway in an earlier run: counted as accepted
+            # here too, so the progress agrees with the results.
             self.tally.accepted += 1
+        if entry.state == STATE_ACCEPTED and entry.message_id is not None:
             self._accepted(recipient, key, entry.message_id, status=entry.status)
         else:
             self._settle_result(resumed_result(recipient, entry))
@@ -404,7 +408,7 @@ class BroadcastRun:
     ) -> None:
         config = self._config
         if not config.poll:
-            self._settle(recipient, status or ACCEPTED, message_id=message_id)
+            self._settle(recipient, gateway_status(status), message_id=message_id)
             return
         now = anyio.current_time()
         entry = _Poll(
@@ -460,7 +464,7 @@ class BroadcastRun:
 
     def _settle_poll(self, entry: _Poll, *, final: bool) -> None:
         del self._polling[entry]
-        status = entry.status or ACCEPTED
+        status = gateway_status(entry.status)
         journal = self._journal
         if journal is not None and entry.key is not None:
             state = STATE_FINAL if final else STATE_ACCEPTED
@@ -511,7 +515,7 @@ class BroadcastRun:
     def _settle(
         self,
         recipient: Recipient,
-        status: str,
+        status: ResultStatus,
         *,
         message_id: str | None = None,
         error: IProgSMSError | None = None,
@@ -570,7 +574,7 @@ class BroadcastRun:
                 journal.record(key, state, message_id=message_id, error=error)
 
 
-def _failed_status(error: IProgSMSError) -> str:
+def _failed_status(error: IProgSMSError) -> BroadcastStatus:
     """The status of a recipient whose send raised ``error``."""
     if error.maybe_sent:
         return UNKNOWN

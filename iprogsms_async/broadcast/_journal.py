@@ -133,7 +133,10 @@ def _connect(path: Path, name: str | None) -> sqlite3.Connection:
             path, check_same_thread=False, isolation_level=None, timeout=0
         )
     except sqlite3.Error as exc:
-        raise JournalError(f"journal {path} cannot be opened: {exc}") from exc
+        raise JournalError(
+            f"journal {path} cannot be opened ({exc}): give a file path in an "
+            "existing, writable directory"
+        ) from exc
     try:
         # Held for the whole run: a second broadcast on the same journal fails
         # at once instead of sending the same texts alongside this one.
@@ -155,7 +158,10 @@ def _connect(path: Path, name: str | None) -> sqlite3.Connection:
             ) from exc
         if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
             raise JournalError(f"{path} is not a broadcast journal: {exc}") from exc
-        raise JournalError(f"journal {path} cannot be opened: {exc}") from exc
+        raise JournalError(
+            f"journal {path} cannot be opened ({exc}): give a file path in an "
+            "existing, writable directory"
+        ) from exc
     if problem:
         connection.close()
         raise JournalError(problem)

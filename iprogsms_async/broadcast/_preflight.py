@@ -11,13 +11,13 @@ from .._segments import count_segments
 from ._journal import STATE_ACCEPTED, STATE_FINAL, STATE_SENDING, text_digest
 from ._recipients import Recipient, Sameness, read_recipients
 from ._report import (
-    ACCEPTED,
     DRY_RUN,
     DUPLICATE,
     INVALID,
     UNKNOWN,
     BroadcastEstimate,
     BroadcastResult,
+    gateway_status,
 )
 
 if TYPE_CHECKING:
@@ -96,7 +96,9 @@ async def estimate(
 def resumed_result(recipient: Recipient, entry: JournalEntry) -> BroadcastResult:
     """The result of a recipient an earlier run sent (or may have), without polling."""
     if entry.state in (STATE_ACCEPTED, STATE_FINAL) and entry.message_id is not None:
-        return recipient.result(entry.status or ACCEPTED, message_id=entry.message_id)
+        return recipient.result(
+            gateway_status(entry.status), message_id=entry.message_id
+        )
     if entry.state == STATE_SENDING:
         why = "stopped while this text was being sent"
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import anyio.lowlevel
 import attrs
@@ -13,6 +13,9 @@ from .._errors import IProgSMSError, ValidationError
 from .._phone import normalize_phone_number
 from .._validation import check_message
 from ._report import BroadcastResult
+
+if TYPE_CHECKING:
+    from ._report import ResultStatus
 
 __all__ = [
     "Outgoing",
@@ -50,7 +53,7 @@ class Recipient:
 
     def result(
         self,
-        status: str,
+        status: ResultStatus,
         *,
         message_id: str | None = None,
         error: IProgSMSError | None = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, Literal, NewType
 
 import attrs
 
@@ -26,31 +26,66 @@ __all__ = [
     "BroadcastProgress",
     "BroadcastReport",
     "BroadcastResult",
+    "BroadcastStatus",
+    "DeliveryStatus",
+    "GatewayStatus",
+    "ResultStatus",
+    "gateway_status",
 ]
 
-# Statuses the broadcast itself gives. Any other status is the gateway's own
-# delivery status ("delivered", "failed", "pending", ...), kept as it came.
-INVALID = "invalid"
+BroadcastStatus = Literal[
+    "invalid",
+    "duplicate",
+    "rejected",
+    "error",
+    "not_sent",
+    "unknown",
+    "accepted",
+    "dry_run",
+]
+"""The statuses the broadcast itself gives (the constants below)."""
+DeliveryStatus = Literal["pending", "sent", "delivered", "failed"]
+"""Delivery statuses the gateway is known to give (only ``pending`` is
+documented; the others are what the fake gives and clients report)."""
+GatewayStatus = NewType("GatewayStatus", str)
+"""Any other delivery status the gateway gives, kept exactly as it came.
+
+To select one with `BroadcastReport.with_status`, name it as such:
+``report.with_status(GatewayStatus("Held-By-Carrier"))``.
+"""
+ResultStatus = BroadcastStatus | DeliveryStatus | GatewayStatus
+"""What `BroadcastResult.status` holds: a typo in a literal is a type error."""
+
+INVALID: Final = "invalid"
 """The number or message was refused before any request: nothing was sent."""
-DUPLICATE = "duplicate"
+DUPLICATE: Final = "duplicate"
 """The same number and text came earlier in the input: sent once, there."""
-REJECTED = "rejected"
+REJECTED: Final = "rejected"
 """The gateway refused the text (a 4xx or an error answer, other than for
 credits: see `NOT_SENT`): not sent."""
-ERROR = "error"
+ERROR: Final = "error"
 """The send failed before reaching the gateway: not sent, safe to try again."""
-NOT_SENT = "not_sent"
+NOT_SENT: Final = "not_sent"
 """Not sent because the account ran out of credits: the gateway refused it
 (`InsufficientCreditsError`), or the broadcast had stopped sending when its
 turn came. Safe to send after a top-up: a rerun with the journal sends it."""
-UNKNOWN = "unknown"
+UNKNOWN: Final = "unknown"
 """The send may have reached the gateway but its answer was lost: the text may
 have gone out. Never re-sent automatically."""
-ACCEPTED = "accepted"
+ACCEPTED: Final = "accepted"
 """Queued by the gateway, with no delivery status read (``poll=False``, or
 polling never got an answer)."""
-DRY_RUN = "dry_run"
+DRY_RUN: Final = "dry_run"
 """Valid and would be sent (``dry_run=True`` sends nothing)."""
+
+
+def gateway_status(value: str | None) -> ResultStatus:
+    """The result status for a delivery status as the gateway (or a journal) gave it.
+
+    Kept exactly as it came; with none read, the text is `ACCEPTED`.
+    """
+    return GatewayStatus(value) if value else ACCEPTED
+
 
 DEFAULT_NON_FINAL_STATUSES = frozenset(
     {"pending", "queued", "processing", "sending", "scheduled"}
@@ -72,7 +107,8 @@ class BroadcastResult:
     """Position in the input, from 0."""
     phone_number: str
     message: str | None
-    status: str
+    status: ResultStatus
+    """One of ours (`BroadcastStatus`) or the gateway's delivery status."""
     message_id: str | None = None
     error: IProgSMSError | None = attrs.field(default=None, eq=False)
 
@@ -112,7 +148,8 @@ class BroadcastProgress:
     read: int
     """Input items read so far."""
     accepted: int
-    """Texts the gateway has accepted so far (some may still be polled)."""
+    """Texts the gateway has accepted so far (some may still be polled),
+    counting those a journal shows it accepted in an earlier run."""
     in_flight: int
     """Requests on the wire right now."""
     requests: int
@@ -141,8 +178,13 @@ class BroadcastReport:
         """Recipients by status, e.g. ``{"delivered": 9800, "unknown": 3}``."""
         return Counter(result.status for result in self.results)
 
-    def with_status(self, *statuses: str) -> Iterator[BroadcastResult]:
-        """The results having any of ``statuses``, in input order."""
+    def with_status(self, *statuses: ResultStatus) -> Iterator[BroadcastResult]:
+        """The results having any of ``statuses``, in input order.
+
+        ``statuses`` are typed, so that ``with_status("unkown")`` fails a type
+        check; a status of the gateway's beyond `DeliveryStatus` is named
+        with `GatewayStatus`.
+        """
         wanted = frozenset(statuses)
         return (result for result in self.results if result.status in wanted)
 

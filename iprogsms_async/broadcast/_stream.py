@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from .._errors import InsufficientCreditsError
+from .._groups import single_error
 from ._engine import BroadcastRun
 from ._report import (
     BroadcastEstimate,
@@ -88,7 +89,7 @@ async def open_stream(
             finally:
                 group.cancel_scope.cancel()
     except BaseExceptionGroup as group_error:
-        raise _single(group_error) from None
+        raise single_error(group_error) from None
     if run.stopped is not None:
         # Raised only now, after the block has read every result: raised by
         # the run, it would cancel the reader before the last ones.
@@ -120,23 +121,3 @@ def _report(
     results.sort(key=lambda result: result.index)
     estimate = None if stream is None else stream.estimate
     return BroadcastReport(results, estimate=estimate)
-
-
-def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one real error inside a task group's exception group, if there is one.
-
-    Several workers may meet the same stop at once (a closed client, a bad
-    token): errors all of one type count as one.
-    """
-    cancelled = anyio.get_cancelled_exc_class()
-    errors: list[BaseException] = []
-    pending: list[BaseException] = [group]
-    while pending:
-        error = pending.pop()
-        if isinstance(error, BaseExceptionGroup):
-            pending.extend(error.exceptions)
-        elif not isinstance(error, cancelled):
-            errors.append(error)
-    first = errors[0] if errors else None
-    same = all(type(error) is type(first) for error in errors)
-    return first if first is not None and same else group

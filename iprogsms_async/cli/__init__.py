@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import anyio
-
 from .._errors import (
     ConfigurationError,
     IProgSMSError,
@@ -21,7 +19,10 @@ from .._errors import (
     ValidationError,
 )
 from ._exit import ExitCode
-from ._parser import build_parser
+from ._parser import parse_args
+
+if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio brings
+    from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
     import argparse
@@ -39,7 +40,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run ``iprogsms`` with ``argv`` (default: the process's); return the exit code."""
+    """Run ``iprogsms`` with ``argv`` (default: the process's); return the exit code.
+
+    Every mistake of the user's (arguments, input, a port in use) ends in one
+    line on stderr and `ExitCode.BAD_INPUT`; only a bug shows a traceback.
+    """
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    # First, before importing anything heavy: --help and mistakes answer at once.
+    args = parse_args(arguments)
     try:
         from rich.console import Console  # noqa: PLC0415 -- the cli extra
     except ImportError:  # pragma: no cover - depends on the install
@@ -47,15 +55,17 @@ def run(argv: list[str] | None = None) -> int:
             "iprogsms needs the 'cli' extra: pip install 'iprogsms-async[cli]'\n"
         )
         return ExitCode.BAD_INPUT
-    arguments = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(arguments)
     console = Console(highlight=False)
+    # An error stays one line, whatever the width (a pipe or a script reads it
+    # whole); prose passes soft_wrap=False to be wrapped at words instead.
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
-    if args.command == "sandbox":
-        from ._sandbox import serve_command  # noqa: PLC0415 -- needs uvicorn
-
-        return serve_command(args, errors=errors)
     try:
+        if args.command == "sandbox":
+            from ._sandbox import serve_command  # noqa: PLC0415 -- needs uvicorn
+
+            return serve_command(args, errors=errors)
+        import anyio  # noqa: PLC0415 -- not needed to parse
+
         return anyio.run(_run, args, arguments, console, errors)
     except KeyboardInterrupt:
         errors.print("interrupted", markup=False)
@@ -68,6 +78,18 @@ def run(argv: list[str] | None = None) -> int:
 
 
 async def _run(
+    args: argparse.Namespace, argv: list[str], console: Console, errors: Console
+) -> ExitCode:
+    """Run the command; an error from inside a task group comes out on its own."""
+    try:
+        return await _command(args, argv, console, errors)
+    except BaseExceptionGroup as group:
+        from .._groups import single_error  # noqa: PLC0415
+
+        raise single_error(group) from None
+
+
+async def _command(
     args: argparse.Namespace, argv: list[str], console: Console, errors: Console
 ) -> ExitCode:
     if args.command == "demo":

@@ -8,12 +8,13 @@ import os
 import shlex
 import signal
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from .._errors import InsufficientCreditsError, IProgSMSError
 from ..broadcast import RecipientsFile
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
         RecipientInput,
     )
 
-__all__ = ["FAILURES", "BroadcastView", "broadcast_command"]
+__all__ = ["FAILURES", "BroadcastView", "ProgressLine", "broadcast_command"]
 
 FAILURES = frozenset({"failed", "rejected", "error", "unknown", "invalid", "not_sent"})
 """Statuses that make a finished broadcast exit with `ExitCode.PARTIAL`."""
@@ -49,6 +50,93 @@ _OUT_COLUMNS = (
     "message",
 )
 _SHOWN_PROBLEMS = 10
+
+
+_MIN_BAR = 12
+_MAX_BAR = 32
+
+
+class ProgressLine:
+    """The progress bar's one line, fitted to the width of the terminal.
+
+    Rather than squeeze the bar or cut the elapsed time, it leaves out the
+    counts that matter least, one at a time, until the line fits: the rate,
+    then the accepted count, then zero counts. It appears with the first
+    recipient read, so an error before that (a journal that cannot be
+    opened) is not preceded by an empty bar.
+    """
+
+    def __init__(self, console: Console, total: int | None) -> None:
+        self._console = console
+        self._total = "?" if total is None else str(total)
+        self._bar = BarColumn(bar_width=_MAX_BAR)
+        self.progress = Progress(
+            self._bar,
+            TextColumn("{task.fields[count]}", table_column=Column(no_wrap=True)),
+            TextColumn(
+                "{task.fields[detail]}",
+                table_column=Column(no_wrap=True, overflow="ellipsis"),
+            ),
+            TimeElapsedColumn(table_column=Column(no_wrap=True)),
+            console=console,
+            transient=False,
+        )
+        self._task = self.progress.add_task(
+            "broadcast", total=total, count=f"0/{self._total}", detail=""
+        )
+        self._started = False
+
+    def update(self, snapshot: BroadcastProgress, *, done: int) -> None:
+        """Show ``snapshot``, with ``done`` recipients of the total settled."""
+        if not self._started:
+            if not (snapshot.read or snapshot.settled or done):
+                return
+            self.progress.start()
+            self._started = True
+        count = f"{done}/{self._total}"
+        elapsed = self.progress.tasks[0].elapsed or 0.0
+        clock = str(timedelta(seconds=int(elapsed)))
+        # The grid puts one space between its four columns.
+        fixed = len(count) + len(clock) + 3
+        width = self._console.width - 1  # the last column makes some terminals wrap
+        detail = _fit(_fields(snapshot), width - fixed - _MIN_BAR)
+        self._bar.bar_width = max(_MIN_BAR, min(_MAX_BAR, width - fixed - len(detail)))
+        self.progress.update(self._task, completed=done, count=count, detail=detail)
+
+    def __enter__(self) -> ProgressLine:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._started:
+            self.progress.stop()
+
+
+def _fields(snapshot: BroadcastProgress) -> list[tuple[int, str]]:
+    """The progress line's counts, each with how much it matters (higher: more)."""
+    counts = snapshot.counts
+    failed = counts.get("failed", 0)
+    unknown = counts.get("unknown", 0)
+    rate = snapshot.requests / snapshot.elapsed if snapshot.elapsed else 0.0
+    return [
+        (1, f"accepted {snapshot.accepted}"),
+        (3, f"delivered {counts.get('delivered', 0)}"),
+        (4 if failed else 2, f"failed {failed}"),
+        (5 if unknown else 2, f"unknown {unknown}"),
+        (0, f"{rate:.0f}/s"),
+    ]
+
+
+def _fit(fields: list[tuple[int, str]], room: int) -> str:
+    """Join ``fields``, leaving out the least important ones until it fits ``room``."""
+    kept = list(fields)
+    while kept and len(_SEPARATOR.join(text for _, text in kept)) > room:
+        # The least important; of equals, the one further right.
+        least = min(range(len(kept)), key=lambda i: (kept[i][0], -i))
+        del kept[least]
+    return _SEPARATOR.join(text for _, text in kept)
+
+
+_SEPARATOR = " · "
 
 
 class BroadcastView:
@@ -83,32 +171,12 @@ class BroadcastView:
         options: dict[str, Any],
     ) -> None:
         """Broadcast, stopping cleanly on the first Ctrl-C."""
-        progress = Progress(
-            BarColumn(bar_width=24),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("{task.fields[detail]}"),
-            TimeElapsedColumn(),
-            console=self.errors,
-            transient=False,
-        )
-        task = progress.add_task("broadcast", total=self.total, detail="")
+        line = ProgressLine(self.errors, self.total)
 
         def on_progress(snapshot: BroadcastProgress) -> None:
-            counts = snapshot.counts
-            rate = snapshot.requests / snapshot.elapsed if snapshot.elapsed else 0.0
-            detail = " · ".join(
-                (
-                    f"accepted {snapshot.accepted}",
-                    f"delivered {counts.get('delivered', 0)}",
-                    f"failed {counts.get('failed', 0)}",
-                    f"unknown {counts.get('unknown', 0)}",
-                    f"{rate:.0f}/s",
-                )
-            )
-            done = snapshot.settled + self.skipped()
-            progress.update(task, completed=done, detail=detail)
+            line.update(snapshot, done=snapshot.settled + self.skipped())
 
-        with progress, _Output(out, self.line_of) as output:
+        with line, _Output(out, self.line_of) as output:
 
             def on_result(result: BroadcastResult) -> None:
                 # Called for every result the moment it is final, during a
@@ -151,6 +219,7 @@ class BroadcastView:
                     "Interrupted: the sends on the wire were finished and recorded; "
                     "none is in doubt. Resume with:",
                     markup=False,
+                    soft_wrap=False,
                 )
                 self.errors.print(f"  {resume}", markup=False, highlight=False)
             else:
@@ -158,6 +227,7 @@ class BroadcastView:
                     "Interrupted. No journal was kept: running the same command "
                     "again would text again everyone already sent.",
                     markup=False,
+                    soft_wrap=False,
                 )
             return ExitCode.INTERRUPTED
         if problems or any(self.counts[status] for status in FAILURES):
@@ -236,6 +306,14 @@ async def broadcast_command(
         "poll_timeout": args.poll_timeout,
         "check_credits": args.check_credits,
     }
+    if args.sandbox and journal and os.path.exists(journal):  # noqa: ASYNC240, PTH110 -- once
+        errors.print(
+            f"(sandbox: resuming from {journal}. This fake is new and does not know "
+            "the earlier run's texts: they are not sent again, and keep the last "
+            "status the journal recorded (an 'accepted' text stays 'accepted').)",
+            markup=False,
+            soft_wrap=False,
+        )
     if args.dry_run:
         existing = journal if journal and os.path.exists(journal) else None  # noqa: ASYNC240, PTH110
         report = await client.broadcast(recipients, dry_run=True, journal=existing)
@@ -364,6 +442,7 @@ async def _until_interrupted(
                     "\nStopping: finishing the sends already on the wire "
                     "(Ctrl-C again to quit at once)...",
                     markup=False,
+                    soft_wrap=False,
                 )
                 scope.cancel()
 

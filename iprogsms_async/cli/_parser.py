@@ -1,12 +1,23 @@
-"""The ``iprogsms`` command's arguments: one subcommand for every operation."""
+"""The ``iprogsms`` command's arguments: one subcommand for every operation.
+
+Imports nothing but argparse, so ``iprogsms --help`` and a mistyped option
+answer at once. Every mistake in the arguments is one line on stderr and
+exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import sys
+from typing import TYPE_CHECKING, NoReturn
 
 from .._version import __version__
 
-__all__ = ["build_parser"]
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+__all__ = ["build_parser", "parse_args"]
 
 DESCRIPTION = """\
 Send SMS through the iProgSMS gateway.
@@ -14,7 +25,9 @@ Send SMS through the iProgSMS gateway.
 The API token comes from the IPROGSMS_API_TOKEN environment variable or
 --token-file, never from a command-line argument (it would end up in your
 shell history and in `ps`). --sandbox runs any command against an embedded
-fake gateway: no network, no credits, no real texts.
+fake gateway: no network, no credits, no real texts. The connection and
+output options go before or after the command: `iprogsms --sandbox credits`
+is `iprogsms credits --sandbox`.
 """
 
 EPILOG = """\
@@ -23,39 +36,140 @@ failed; 4 a broadcast finished with some recipients not sent or delivered;
 130 interrupted (Ctrl-C), after finishing the sends already on the wire.
 """
 
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_PORT = 8080
 
-def _common() -> argparse.ArgumentParser:
-    """Options every subcommand takes, before or after its own arguments."""
-    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    group = common.add_argument_group("connection and output")
-    group.add_argument(
-        "--token-file",
-        metavar="PATH",
-        help="read the API token from the first line of this file "
-        "(default: the IPROGSMS_API_TOKEN environment variable)",
+_CONNECTION = "connection"
+_OUTPUT = "output"
+_GLOBAL_DEFAULTS: dict[str, tuple[str, object]] = {
+    # dest: (which group, the default when the command takes it and it is not given)
+    "token_file": (_CONNECTION, None),
+    "base_url": (_CONNECTION, None),
+    "sandbox": (_CONNECTION, False),
+    "timeout": (_CONNECTION, DEFAULT_TIMEOUT),
+    "json": (_OUTPUT, False),
+}
+_GROUPS_DEST = "_global_groups"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line: what was wrong, where to look."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps descriptions as written, and shows every option's default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        shown = "%(default)" in text or "(default" in text
+        if (
+            not shown
+            and action.option_strings
+            and action.default not in (None, False, argparse.SUPPRESS)
+            and not isinstance(action, argparse._HelpAction | argparse._VersionAction)  # noqa: SLF001 -- argparse has no public name for them
+        ):
+            text = f"{text} (default: %(default)s)"
+        return text
+
+
+# --- argument types: each error message says what is accepted --------------
+
+
+def _whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    accepted = (
+        f"a whole number from {minimum} to {maximum}"
+        if maximum is not None
+        else f"a whole number >= {minimum}"
     )
-    group.add_argument(
-        "--base-url",
-        metavar="URL",
-        help="the API root (default: IPROGSMS_BASE_URL or "
-        "https://www.iprogsms.com/api/v1)",
-    )
-    group.add_argument(
-        "--sandbox",
-        action="store_true",
-        help="run against an embedded fake gateway: nothing is really sent",
-    )
-    group.add_argument(
-        "--json", action="store_true", help="print machine-readable JSON"
-    )
-    group.add_argument(
-        "--timeout",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="timeout of each request (default: 30)",
-    )
-    return common
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if (
+            value is None
+            or value < minimum
+            or (maximum is not None and value > maximum)
+        ):
+            raise argparse.ArgumentTypeError(f"must be {accepted}, not {text!r}")
+        return value
+
+    return convert
+
+
+def _number(
+    accepted: str, *, low: float, high: float = math.inf, allow_low: bool
+) -> Callable[[str], float]:
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        inside = (low <= value if allow_low else low < value) and value <= high
+        if not (math.isfinite(value) and inside):
+            raise argparse.ArgumentTypeError(f"must be {accepted}, not {text!r}")
+        return value
+
+    return convert
+
+
+_positive_seconds = _number("a number of seconds > 0", low=0.0, allow_low=False)
+_seconds = _number("a number of seconds >= 0", low=0.0, allow_low=True)
+_per_second = _number("a number > 0", low=0.0, allow_low=False)
+_share = _number("a number from 0 to 1", low=0.0, high=1.0, allow_low=True)
+
+
+# --- the options every operation takes ---------------------------------------
+
+
+def _global_options(parser: argparse.ArgumentParser, groups: Sequence[str]) -> None:
+    """Add the connection and output options; unset unless given.
+
+    They are on the main parser and on each command that uses them, so they
+    work before the command or after it; `parse_args` fills in the defaults.
+    """
+    if _CONNECTION in groups:
+        group = parser.add_argument_group("connection options (before or after it)")
+        group.add_argument(
+            "--token-file",
+            metavar="PATH",
+            default=argparse.SUPPRESS,
+            help="read the API token from the first line of this file "
+            "(default: the IPROGSMS_API_TOKEN environment variable)",
+        )
+        group.add_argument(
+            "--base-url",
+            metavar="URL",
+            default=argparse.SUPPRESS,
+            help="the API root (default: IPROGSMS_BASE_URL or "
+            "https://www.iprogsms.com/api/v1)",
+        )
+        group.add_argument(
+            "--sandbox",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="run against an embedded fake gateway that starts empty for each "
+            "command: nothing is really sent (default: off)",
+        )
+        group.add_argument(
+            "--timeout",
+            type=_positive_seconds,
+            default=argparse.SUPPRESS,
+            metavar="SECONDS",
+            help=f"timeout of each request (default: {DEFAULT_TIMEOUT:g})",
+        )
+    if _OUTPUT in groups:
+        group = parser.add_argument_group("output options (before or after it)")
+        group.add_argument(
+            "--json",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="print machine-readable JSON (default: tables)",
+        )
 
 
 def _provider(parser: argparse.ArgumentParser) -> None:
@@ -70,32 +184,44 @@ def _provider(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- the whole CLI
     """The whole command line, with help for every subcommand."""
-    common = _common()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="iprogsms",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
         # No prefixes: "--token SECRET" must not pass as "--token-file SECRET".
         allow_abbrev=False,
     )
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
     )
+    _global_options(parser, (_CONNECTION, _OUTPUT))
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
         name: str,
         help_text: str,
-        parent: argparse._SubParsersAction[argparse.ArgumentParser] = commands,
+        parent: argparse._SubParsersAction[_Parser] = commands,
+        *,
+        uses: Sequence[str] = (_CONNECTION, _OUTPUT),
+        description: str | None = None,
     ) -> argparse.ArgumentParser:
-        return parent.add_parser(
+        sub = parent.add_parser(
             name,
             help=help_text,
-            description=help_text,
-            parents=[common],
+            description=description or help_text,
+            formatter_class=_Formatter,
             allow_abbrev=False,
         )
+        _global_options(sub, uses)
+        sub.set_defaults(**{_GROUPS_DEST: frozenset(uses)})
+        return sub
+
+    def group(name: str, help_text: str) -> argparse._SubParsersAction[_Parser]:
+        holder = commands.add_parser(
+            name, help=help_text, formatter_class=_Formatter, allow_abbrev=False
+        )
+        return holder.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     send = command("send", "text one number")
     send.add_argument("phone_number", help="any Philippine mobile notation")
@@ -103,84 +229,123 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- the whole CLI
     _provider(send)
 
     bulk = command("send-bulk", "text one message to many numbers in one request")
-    bulk.add_argument("phone_numbers", nargs="+", metavar="phone_number")
+    bulk.add_argument(
+        "phone_numbers", nargs="+", metavar="phone_number", help="the numbers"
+    )
     bulk.add_argument("-m", "--message", required=True, help="the text")
     _provider(bulk)
 
     status = command("status", "read a message's delivery status")
-    status.add_argument("message_id")
+    status.add_argument("message_id", help="the id a send printed (iSms-...)")
 
     command("credits", "show the account's remaining credits")
 
-    reminders = commands.add_parser(
-        "reminders", help="scheduled messages", allow_abbrev=False
+    actions = group("reminders", "scheduled messages")
+    at_help = (
+        'when, in Manila time: "2025-03-08 05:00AM" or ISO 8601 '
+        "(2025-03-08T05:00, with an offset if not Manila)"
     )
-    actions = reminders.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = command("create", "schedule a message", actions)
-    create.add_argument("phone_number")
-    create.add_argument("-m", "--message", required=True)
-    create.add_argument(
-        "--at",
-        required=True,
-        dest="scheduled_at",
-        help='when, in Manila time: "2025-03-08 05:00AM" or ISO 8601 '
-        "(2025-03-08T05:00, with an offset if not Manila)",
-    )
+    create.add_argument("phone_number", help="any Philippine mobile notation")
+    create.add_argument("-m", "--message", required=True, help="the text")
+    create.add_argument("--at", required=True, dest="scheduled_at", help=at_help)
     get = command("get", "show a reminder", actions)
-    get.add_argument("reminder_id", type=int)
+    get.add_argument("reminder_id", type=int, help="the id create printed")
     update = command("update", "change a reminder", actions)
-    update.add_argument("reminder_id", type=int)
-    update.add_argument("--phone-number")
-    update.add_argument("-m", "--message")
-    update.add_argument("--at", dest="scheduled_at")
+    update.add_argument("reminder_id", type=int, help="the id create printed")
+    update.add_argument("--phone-number", help="the new number (default: unchanged)")
+    update.add_argument("-m", "--message", help="the new text (default: unchanged)")
+    update.add_argument(
+        "--at",
+        dest="scheduled_at",
+        help=f"the new time, {at_help} (default: unchanged)",
+    )
     delete = command("delete", "cancel a reminder", actions)
-    delete.add_argument("reminder_id", type=int)
+    delete.add_argument("reminder_id", type=int, help="the id create printed")
 
     detect = command("detect", "show which network a number is on")
-    detect.add_argument("phone_number")
+    detect.add_argument("phone_number", help="any Philippine mobile notation")
 
-    otp = commands.add_parser("otp", help="one-time passwords", allow_abbrev=False)
-    otp_actions = otp.add_subparsers(dest="action", required=True, metavar="ACTION")
+    otp_actions = group("otp", "one-time passwords")
     otp_send = command("send", "text a one-time password", otp_actions)
-    otp_send.add_argument("phone_number")
+    otp_send.add_argument("phone_number", help="any Philippine mobile notation")
     otp_send.add_argument(
-        "-m", "--message", help="a custom text with :otp where the code goes"
+        "-m",
+        "--message",
+        help="a custom text with :otp where the code goes (default: the gateway's)",
     )
     otp_send.add_argument(
-        "--expires-in", type=int, dest="expires_in_minutes", metavar="MINUTES"
+        "--expires-in",
+        type=_whole(1),
+        dest="expires_in_minutes",
+        metavar="MINUTES",
+        help="how long the code stays valid (default: the gateway's)",
     )
     _provider(otp_send)
     verify = command("verify", "check a one-time password", otp_actions)
-    verify.add_argument("phone_number")
-    verify.add_argument("code")
+    verify.add_argument("phone_number", help="the number the code was sent to")
+    verify.add_argument("code", help="the code to check")
 
     _broadcast(
         command("broadcast", "text everyone in a CSV file, with progress and resume")
     )
 
-    sandbox = commands.add_parser(
-        "sandbox", help="the embedded fake gateway", allow_abbrev=False
-    )
-    sandbox_actions = sandbox.add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    serve = sandbox_actions.add_parser(
+    sandbox_actions = group("sandbox", "the embedded fake gateway")
+    serve = command(
         "serve",
-        allow_abbrev=False,
-        help="serve the fake gateway over HTTP on 127.0.0.1",
+        "serve the fake gateway over HTTP on 127.0.0.1",
+        sandbox_actions,
+        uses=(),
         description="Serve the fake gateway over HTTP on 127.0.0.1 until Ctrl-C, "
-        "for curl or another program. Needs the 'fake' extra (uvicorn).",
+        "for curl, a sequence of iprogsms commands, or another program. Its state "
+        "(texts, reminders, credits) lasts until it stops. Needs the 'fake' extra "
+        "(uvicorn).",
     )
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--port",
+        type=_whole(0, 65535),
+        default=DEFAULT_PORT,
+        help="the TCP port; 0 picks a free one",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="a loopback address")
     serve.add_argument("--token", default="test-token", help="the token it accepts")
-    serve.add_argument("--credits", type=int, default=1_000_000)
-    serve.add_argument("--delivery-delay", type=float, default=2.0, metavar="SECONDS")
-    serve.add_argument("--failure-rate", type=float, default=0.02)
+    serve.add_argument(
+        "--credits", type=_whole(0), default=1_000_000, help="the starting balance"
+    )
+    serve.add_argument(
+        "--delivery-delay",
+        type=_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="how long a text stays pending before it is delivered",
+    )
+    serve.add_argument(
+        "--failure-rate",
+        type=_share,
+        default=0.02,
+        metavar="SHARE",
+        help="the share of texts (0 to 1) that end failed instead of delivered",
+    )
 
-    demo = command("demo", "a broadcast of generated recipients against the sandbox")
-    demo.add_argument("--recipients", type=int, default=2000, metavar="N")
-    demo.add_argument("--concurrency", type=int, default=50)
+    demo = command(
+        "demo",
+        "a broadcast of generated recipients against the sandbox",
+        uses=(_OUTPUT,),
+    )
+    demo.add_argument(
+        "--recipients",
+        type=_whole(1),
+        default=2000,
+        metavar="N",
+        help="how many generated numbers to text",
+    )
+    demo.add_argument(
+        "--concurrency",
+        type=_whole(1),
+        default=50,
+        metavar="N",
+        help="requests in flight at most",
+    )
     return parser
 
 
@@ -191,47 +356,55 @@ def _broadcast(parser: argparse.ArgumentParser) -> None:
         help="a CSV with a phone_number column and an optional message column, "
         "or one number a line",
     )
-    parser.add_argument("-m", "--message", help="the text for rows without a message")
+    parser.add_argument(
+        "-m",
+        "--message",
+        help="the text for rows without a message (default: rows must have one)",
+    )
     parser.add_argument(
         "--concurrency",
-        type=int,
+        type=_whole(1),
         default=50,
-        help="requests in flight at most (default: 50)",
+        metavar="N",
+        help="requests in flight at most",
     )
     parser.add_argument(
         "--rate-limit",
-        type=float,
+        type=_per_second,
         metavar="PER_SECOND",
-        help="requests a second at most",
+        help="requests a second at most (default: no limit)",
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=_whole(1),
         metavar="N",
-        help="send recipients sharing a text in bulk requests of N",
+        help="send recipients sharing a text in bulk requests of N "
+        "(default: one request a recipient)",
     )
     _provider(parser)
     parser.add_argument(
         "--no-poll",
         action="store_false",
         dest="poll",
-        help="do not wait for delivery statuses",
+        help="do not wait for delivery statuses (default: poll until final)",
     )
     parser.add_argument(
         "--poll-timeout",
-        type=float,
+        type=_seconds,
         default=600.0,
         metavar="SECONDS",
-        help="stop polling a text after this long (default: 600)",
+        help="stop polling a text after this long",
     )
     parser.add_argument(
-        "--out", metavar="PATH", help="write one CSV row per recipient to this file"
+        "--out",
+        metavar="PATH",
+        help="write one CSV row per recipient to this file (default: none)",
     )
     parser.add_argument(
         "--journal",
         metavar="PATH",
         help="record every send here to resume without a second text "
-        "(default: RECIPIENTS.journal.sqlite beside the file)",
+        "(default: RECIPIENTS.journal.sqlite beside the file; none with --sandbox)",
     )
     parser.add_argument(
         "--no-journal",
@@ -248,3 +421,29 @@ def _broadcast(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="refuse to start if the account's credits do not cover the estimate",
     )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv`` (default: the process's); exit 2 with one line on a mistake.
+
+    A connection or output option given before the command must be one the
+    command takes (``iprogsms --sandbox demo`` is refused, as
+    ``iprogsms demo --sandbox`` is); the ones it takes and was not given get
+    their defaults.
+    """
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    takes: frozenset[str] = vars(args).pop(_GROUPS_DEST, frozenset())
+    name = " ".join(
+        part
+        for part in (parser.prog, args.command, getattr(args, "action", None))
+        if part
+    )
+    for dest, (group, default) in _GLOBAL_DEFAULTS.items():
+        if group not in takes:
+            if dest in vars(args):
+                option = "--" + dest.replace("_", "-")
+                parser.error(f"'{name}' does not take {option}")
+        elif dest not in vars(args):
+            setattr(args, dest, default)
+    return args

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import random
 import threading
@@ -39,7 +40,19 @@ def serve_command(args: argparse.Namespace, *, errors: Console) -> ExitCode:
         failure_rate=args.failure_rate,
         seed=None,
     )
-    with fake.serve_in_thread(host=args.host, port=args.port) as base_url:
+    with contextlib.ExitStack() as stack:
+        try:
+            base_url = stack.enter_context(
+                fake.serve_in_thread(host=args.host, port=args.port)
+            )
+        except OSError as error:
+            errors.print(
+                f"error: cannot serve on {args.host} port {args.port}: "
+                f"{error.strerror or error}; choose another --port "
+                "(0 picks a free one)",
+                markup=False,
+            )
+            return ExitCode.BAD_INPUT
         errors.print(
             f"Fake iProgSMS gateway at {base_url}  (token: {args.token})", markup=False
         )
@@ -104,6 +117,7 @@ async def demo_command(
         "fake gateway (latency, a few server errors, rate limits and dropped "
         "connections; nothing is really sent).",
         markup=False,
+        soft_wrap=False,
     )
     view = BroadcastView(
         console=console,
@@ -112,7 +126,7 @@ async def demo_command(
         total=len(numbers),
         line_of=lambda index: index + 1,
     )
-    async with fake.client(timeout=args.timeout) as client:
+    async with fake.client() as client:
         await view.run(
             client,
             numbers,
@@ -134,6 +148,7 @@ async def demo_command(
         f"{twice}. 'unknown' means the gateway may have accepted a text whose "
         "answer was lost: it is never sent again.",
         markup=False,
+        soft_wrap=False,
     )
     if twice:  # pragma: no cover - the guarantee this demo shows
         return ExitCode.INTERNAL

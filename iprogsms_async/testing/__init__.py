@@ -23,7 +23,7 @@ from .._retry import RetryTestingMode, is_testing, set_testing
 from ._asgi import ConnectionDropped, FakeASGIApp
 from ._clock import ManualClock
 from ._exchange import Exchange
-from ._faults import FAULT_KINDS, FaultKind, Faults
+from ._faults import FAULT_KINDS, FaultChanges, FaultKind, Faults
 from ._gateway import DEFAULT_CREDITS, DEFAULT_TOKEN, IN_PROCESS_BASE_URL, FakeGateway
 from ._networks import (
     DITO,
@@ -59,6 +59,7 @@ __all__ = [
     "FakeASGIApp",
     "FakeGateway",
     "FakeTransport",
+    "FaultChanges",
     "FaultKind",
     "Faults",
     "FinalStatus",

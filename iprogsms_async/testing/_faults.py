@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, get_args
 
 import attrs
 
@@ -44,6 +44,7 @@ __all__ = [
     "BEFORE_ACCEPT",
     "FAULT_KINDS",
     "Decision",
+    "FaultChanges",
     "FaultKind",
     "FaultPlan",
     "Faults",
@@ -207,6 +208,27 @@ class Faults:
                 f"the fault rates add up to {total:g}; at most one fault strikes "
                 "a request, so they may add up to 1 at most"
             )
+
+
+class FaultChanges(TypedDict, total=False):
+    """Any of `Faults`' fields, by name: ``FakeGateway.update_faults``' arguments.
+
+    Typed, so that a misspelt name (``rate_limt=``) fails a type check.
+    """
+
+    server_error_before_accept: float
+    server_error_after_accept: float
+    drop_before_accept: float
+    drop_after_accept: float
+    rate_limit: float
+    slow: float
+    html: float
+    latency: float | tuple[float, float]
+    slow_seconds: float
+    retry_after: float | None
+    server_error_status: int
+    html_status: int
+    endpoints: str | Iterable[str]
 
 
 @attrs.frozen

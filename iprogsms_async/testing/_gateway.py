@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -13,7 +13,7 @@ from .._client import DEFAULT_TIMEOUT, IProgSMS
 from .._phone import normalize_phone_number
 from ._asgi import FakeASGIApp
 from ._exchange import Engine, Exchange
-from ._faults import FaultKind, FaultPlan, Faults, resolve_endpoints
+from ._faults import FaultChanges, FaultKind, FaultPlan, Faults, resolve_endpoints
 from ._routes import PREFIX
 from ._serve import serve_in_loop, serve_in_thread
 from ._store import Store
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager, AbstractContextManager
 
     import httpx
+    from typing_extensions import Unpack  # typing's own from 3.11
 
     from ._records import RecordedMessage, RecordedReminder
 
@@ -132,10 +133,12 @@ class FakeGateway:
         with self._engine.lock:
             self._engine.plan.faults = faults
 
-    def update_faults(self, **changes: Any) -> Faults:
+    def update_faults(self, **changes: Unpack[FaultChanges]) -> Faults:
         """Change some fields of the fault configuration; return the new one.
 
-        ``fake.update_faults(rate_limit=0.2, retry_after=0.05)``
+        ``fake.update_faults(rate_limit=0.2, retry_after=0.05)``. The names are
+        those of `Faults`' fields, checked by type checkers (`FaultChanges`)
+        and at run time (a `TypeError` for a name `Faults` does not have).
         """
         with self._engine.lock:
             plan = self._engine.plan

@@ -229,3 +229,35 @@ async def test_a_send_in_doubt_after_a_5xx_says_so_on_resume(tmp_path, fake, cli
     assert "no clear answer" in error
     assert "HTTP 500" in error
     assert len(fake.messages) == 1  # never sent again
+
+
+async def test_a_resumed_run_counts_earlier_accepted_texts_as_its_results_do(
+    tmp_path, no_backoff
+):
+    """Against a new gateway (a fresh sandbox) the earlier ids are unknown."""
+    journal = tmp_path / "j.sqlite"
+    recipients = numbers(30)
+    first_fake = FakeGateway(credits=1000, seed=2)
+    async with first_fake.client() as client:
+        await client.broadcast(
+            recipients[:10], message="Hi", journal=journal, poll_interval=0.01
+        )  # delivered: final in the journal
+        await client.broadcast(
+            recipients[10:20], message="Hi", journal=journal, poll=False
+        )  # accepted: still to poll
+    fresh = FakeGateway(credits=1000, seed=3)
+    snapshots = []
+    async with fresh.client() as client:
+        report = await client.broadcast(
+            recipients,
+            message="Hi",
+            journal=journal,
+            poll_interval=0.01,
+            on_progress=snapshots.append,
+        )
+    # The fresh gateway does not know the first ten ids of either kind: they
+    # keep what the journal recorded and are not sent again.
+    assert report.counts == {"delivered": 20, ACCEPTED: 10}
+    assert len(fresh.messages) == 10
+    sent = sum(1 for result in report.results if result.sent)
+    assert snapshots[-1].accepted == sent == 30

@@ -225,3 +225,34 @@ def test_sandbox_serve_refuses_a_public_host():
     )
     assert result.returncode == ExitCode.BAD_INPUT
     assert "not a loopback address" in result.stderr
+
+
+def test_a_sandbox_rerun_with_a_journal_agrees_with_itself_and_says_why(tmp_path):
+    rows = [(f"0917{i:07d}", "Hi") for i in range(40)]
+    journal = tmp_path / "j.sqlite"
+    env = {**os.environ, "COLUMNS": "200"}
+
+    def broadcast(rows, name, *options):
+        recipients = write_csv(tmp_path / name, rows)
+        command = ["broadcast", str(recipients), "--sandbox", "--journal", str(journal)]
+        return subprocess.run(
+            [*CLI, *command, *options],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=env,
+        )
+
+    assert broadcast(rows[:20], "first.csv").returncode == ExitCode.OK  # delivered
+    assert broadcast(rows[20:], "second.csv", "--no-poll").returncode == ExitCode.OK
+    again = broadcast(rows, "all.csv", "--json")
+    assert again.returncode == ExitCode.OK, again.stderr
+    # A new fake does not know the earlier ids: each keeps its journaled status.
+    assert json.loads(again.stdout)["counts"] == {"delivered": 20, "accepted": 20}
+    assert "This fake is new and does not know the earlier run's texts" in " ".join(
+        again.stderr.split()
+    )
+    progress = [line for line in again.stderr.splitlines() if "40/40" in line]
+    assert progress, again.stderr
+    assert "accepted 40 " in progress[-1]  # as many as the results say were sent
