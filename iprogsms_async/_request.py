@@ -5,6 +5,10 @@ nowhere else. The rule that makes retries safe: a call that texts someone is
 repeated only when it certainly did not reach the gateway (connection refused,
 connect or pool timeout) or the gateway refused it with 429. Anything that may
 have reached the gateway raises with ``maybe_sent=True`` instead.
+
+httpx's timeouts bound each step (a connect, each read, each write), so a
+server that trickles its answer a byte at a time would hold an attempt for
+ever; `total_deadline` bounds the whole attempt as well.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from ._loop import LoopBinding
 from ._pause import ServerPause
 from ._redact import Secret, redact
 from ._response import JSONObject, RequestContext, success_body
-from ._shielding import Shield, see_through
+from ._shielding import SendTrace, Shield, see_through
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -41,7 +45,7 @@ if TYPE_CHECKING:
     from ._retry import RetryPolicy
     from ._transports import ConnectionGate
 
-__all__ = ["Call", "Requester", "SharedState"]
+__all__ = ["Call", "Requester", "SharedState", "total_deadline"]
 
 T = TypeVar("T")
 
@@ -62,6 +66,22 @@ _NEVER_SENT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 _RETRYABLE_READ_STATUS = 408
 _TOO_LARGE = f"a body over {MAX_BODY_BYTES} bytes"
 _URL_CACHE_SIZE = 32
+
+
+def total_deadline(timeout: httpx.Timeout) -> float | None:
+    """The longest one attempt may take, in seconds: the sum of ``timeout``'s parts.
+
+    Waiting for a connection, connecting, writing the request and reading
+    the answer each have their own timeout, and together never more than
+    ``pool + connect + write + read`` (4 s for ``timeout=1.0``). A request
+    that keeps within each part never meets this; one that a server holds
+    with a trickle of bytes (each read on time, the whole never ending)
+    does. None, no total, when any part is None (unlimited).
+    """
+    parts = (timeout.pool, timeout.connect, timeout.write, timeout.read)
+    if any(part is None for part in parts):
+        return None
+    return sum(part for part in parts if part is not None)
 
 
 @attrs.frozen
@@ -136,6 +156,7 @@ class Requester:
 
     __slots__ = (
         "_base_url",
+        "_deadline",
         "_limiter",
         "_retry",
         "_shared",
@@ -160,17 +181,25 @@ class Requester:
         self._token = token
         self._base_url = base_url
         self._timeout = timeout
+        self._deadline = total_deadline(timeout)
         self._retry = retry
         self._limiter = limiter
         self._shield = shield
         # Parsed once per path: httpx re-parses a URL string on every request.
         self._urls: dict[str, httpx.URL] = {}
 
-    async def request(self, call: Call, parse: Callable[[JSONObject], T]) -> T:
+    async def request(
+        self,
+        call: Call,
+        parse: Callable[[JSONObject], T],
+        *,
+        trace: SendTrace | None = None,
+    ) -> T:
         """Send ``call`` (retrying where safe) and return ``parse`` of its body.
 
         ``parse`` raises `ValueError` when the body lacks what the operation
-        returns; that becomes a `ResponseFormatError`.
+        returns; that becomes a `ResponseFormatError`. ``trace``, when given,
+        says after a cancellation whether a request may have reached the wire.
         """
         shared = self._shared
         if shared.closed:
@@ -204,9 +233,11 @@ class Requester:
                         # From here on the send is seen through: abandoning it
                         # would leave the text in doubt.
                         return await see_through(
-                            self._attempt(call, parse, context), shield, context
+                            self._attempt(call, parse, context, trace),
+                            shield,
+                            context,
                         )
-                    return await self._attempt(call, parse, context)
+                    return await self._attempt(call, parse, context, trace)
                 finally:
                     if gate is not None:
                         gate.release()
@@ -215,16 +246,32 @@ class Requester:
                 if delay is None:
                     raise
                 retries += 1
-                logger.info(
-                    "Retrying %s %s in %.2f s (retry %d of %d) after: %s",
-                    call.method,
-                    call.path,
-                    delay,
-                    retries,
-                    self._retry.max_retries,
-                    error,
-                )
+                self._retrying(call, error, delay, retries, trace)
                 await anyio.sleep(delay)
+
+    def _retrying(
+        self,
+        call: Call,
+        error: IProgSMSError,
+        delay: float,
+        retries: int,
+        trace: SendTrace | None,
+    ) -> None:
+        """Note that ``call`` is tried again after ``error``, which sent nothing.
+
+        (A send is retried only when it certainly never left.)
+        """
+        if trace is not None:
+            trace.clear()
+        logger.info(
+            "Retrying %s %s in %.2f s (retry %d of %d) after: %s",
+            call.method,
+            call.path,
+            delay,
+            retries,
+            self._retry.max_retries,
+            error,
+        )
 
     def _retry_delay(
         self, call: Call, error: IProgSMSError, retries: int
@@ -250,25 +297,40 @@ class Requester:
         return self._retry.delay(retries) if retryable else None
 
     async def _attempt(
-        self, call: Call, parse: Callable[[JSONObject], T], context: RequestContext
+        self,
+        call: Call,
+        parse: Callable[[JSONObject], T],
+        context: RequestContext,
+        trace: SendTrace | None,
     ) -> T:
         http = self._shared.http
         request = self._build(http, call)
         debug = logger.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
         self._shared.begin_attempt()
+        if trace is not None:
+            trace.mark(context)
+        content: bytes | None = None
         try:
-            # Never follow a redirect, even on a user's client set to: the
-            # token would go wherever the Location header says.
-            response = await http.send(request, stream=True, follow_redirects=False)
-            try:
-                content = await _read_capped(response, context)
-            finally:
-                await response.aclose()
+            # Its own scope, so that the deadline also holds inside a shield.
+            with anyio.move_on_after(self._deadline):
+                # Never follow a redirect, even on a user's client set to: the
+                # token would go wherever the Location header says.
+                response = await http.send(request, stream=True, follow_redirects=False)
+                try:
+                    content = await _read_capped(response, context)
+                finally:
+                    await response.aclose()
         except httpx.TransportError as exc:
             raise self._transport_error(exc, context) from exc
         finally:
             self._shared.end_attempt()
+        if content is None:  # the deadline passed before the answer was read
+            overran = httpx.TimeoutException(
+                f"no complete answer within the attempt's total of "
+                f"{self._deadline:g} s (its timeouts added up)"
+            )
+            raise self._transport_error(overran, context) from overran
         if debug:
             logger.debug(
                 "%s %s -> %d (%.1f ms, %d bytes)",

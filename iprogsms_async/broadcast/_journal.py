@@ -20,6 +20,7 @@ import anyio.to_thread
 import attrs
 
 from .._errors import JournalError
+from .._shielding import complete
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -160,15 +161,24 @@ class Journal:
             await self._commit_through(self._queued)
 
     async def aclose(self) -> None:
-        """Commit what is queued and close the file. Safe to call twice."""
+        """Commit what is queued and close the file. Safe to call twice.
+
+        Seen through whatever cancels the caller meanwhile, asyncio's own
+        ``task.cancel()`` included (a shutdown that cancels every task may
+        do so again while a broadcast ends). Should the commit fail all the
+        same, each row stays as last committed: ``sending`` for a send that
+        was on the wire, which a rerun reads as in doubt.
+        """
         if self._closed:
             return
-        with anyio.CancelScope(shield=True):
-            try:
-                await self.flush()
-            finally:
-                self._closed = True
-                await self._run(self._db.close)
+        self._closed = True
+        await complete(self._flush_and_close())
+
+    async def _flush_and_close(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            await self._run(self._db.close)
 
     async def _commit_through(self, ticket: int) -> None:
         async with self._lock:
