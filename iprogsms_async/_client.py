@@ -55,7 +55,7 @@ ENV_TOKEN = "IPROGSMS_API_TOKEN"  # noqa: S105 -- a variable name, not a secret
 ENV_BASE_URL = "IPROGSMS_BASE_URL"
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-"""30 s to read an answer, 10 s to connect."""
+"""10 s to connect, 30 s for each read, write and pool wait; 100 s in all."""
 
 
 class _NotGiven:
@@ -91,7 +91,14 @@ class IProgSMS:
         base_url: The API root; defaults to ``IPROGSMS_BASE_URL`` or
             ``https://www.iprogsms.com/api/v1``. Plain ``http://`` is refused
             except for loopback hosts (a local fake gateway).
-        timeout: Seconds, or an `httpx.Timeout`, for each attempt.
+        timeout: Seconds, or an `httpx.Timeout`, for each attempt. Each
+            step is bounded by its part (waiting for a connection,
+            connecting, each write, each read) and the whole attempt by the
+            sum of the four: 4 s for ``timeout=1.0``, 100 s for the default.
+            So a server that trickles its answer a byte at a time cannot
+            hold a call, a broadcast's drain or `aclose` any longer. A send
+            stopped by that total raises `APITimeoutError` with
+            ``maybe_sent=True``. There is no total when any part is None.
         max_retries: Retries after a failed attempt where retrying is safe;
             0 disables them. Sends are never retried once they may have
             reached the gateway.
@@ -109,8 +116,8 @@ class IProgSMS:
         rate_limit: Requests a second this client may start, across all its
             tasks (retries included); None for no limit.
         shield_sends: When a send is cancelled while its request is on the
-            wire, finish that request (bounded by ``timeout``) instead of
-            abandoning it in doubt. anyio's cancellation (trio's, a cancel
+            wire, finish that request (within ``timeout``'s total) instead
+            of abandoning it in doubt. anyio's cancellation (trio's, a cancel
             scope's) then takes effect at the caller's next checkpoint, so the
             result can be recorded; asyncio's own (``task.cancel()``,
             ``asyncio.wait_for``, ``asyncio.timeout``) is raised as soon as
@@ -407,7 +414,7 @@ class IProgSMS:
         """Close the connection pool if this client created it.
 
         No request starts once this is called; those already on the wire
-        finish first (each bounded by its timeout). A pool passed in as
+        finish first (each within its timeout's total). A pool passed in as
         ``http_client`` is left open. On a copy made by `with_options` this
         does nothing: close the original.
         """

@@ -39,7 +39,7 @@ from ._response import JSONObject, RequestContext, success_body
 from ._shielding import SendTrace, Shield, see_through
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping
 
     from ._ratelimit import RateLimiter
     from ._retry import RetryPolicy
@@ -367,7 +367,7 @@ class Requester:
             json = {"api_token": token, **(json or {})}
         else:
             params = {**(params or {}), "api_token": token}
-        return http.build_request(
+        request = http.build_request(
             call.method,
             self._url(call.path),
             params=params,
@@ -375,6 +375,9 @@ class Requester:
             headers=self._shared.foreign_headers,
             timeout=self._timeout,
         )
+        if json is not None:
+            request.stream = _Body(request.content)
+        return request
 
     def _url(self, path: str) -> httpx.URL:
         """The parsed URL of ``path``, from a small cache of the fixed endpoints."""
@@ -411,6 +414,41 @@ class Requester:
             url=context.url,
             maybe_sent=reached and context.sends_sms,
         )
+
+
+class _Body(httpx.AsyncByteStream):
+    """A request's body, iterated in one chunk without an async generator.
+
+    httpx's own stream iterates with one, which httpcore leaves unfinished
+    when a write fails part-way (its write timeout, the attempt's deadline);
+    trio warns of such a generator when it is collected (ResourceWarning).
+    """
+
+    __slots__ = ("_content",)
+
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _OneChunk(self._content)
+
+
+class _OneChunk:
+    """An async iterator over one chunk of bytes."""
+
+    __slots__ = ("_chunk",)
+
+    def __init__(self, chunk: bytes) -> None:
+        self._chunk: bytes | None = chunk
+
+    def __aiter__(self) -> _OneChunk:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk, self._chunk = self._chunk, None
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
 
 
 async def _read_capped(response: httpx.Response, context: RequestContext) -> bytes:

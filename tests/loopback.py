@@ -43,6 +43,30 @@ def drop() -> Behaviour:
     return behave
 
 
+def trickle(body: object, every: float = 0.4) -> Behaviour:
+    """Answer ``body``, status line included, one byte every ``every`` seconds.
+
+    Each read then succeeds within any timeout longer than ``every``; only a
+    bound on the whole attempt ends it. Stops once the client has gone.
+    """
+
+    def behave(handler: _Handler) -> None:
+        data = json.dumps(body).encode()
+        answer_bytes = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(data), data)
+        )
+        handler.close_connection = True
+        try:
+            for index in range(len(answer_bytes)):
+                handler.wfile.write(answer_bytes[index : index + 1])
+                time.sleep(every)
+        except OSError:  # the client gave up and closed the connection
+            pass
+
+    return behave
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
@@ -89,6 +113,43 @@ def serve(routes: dict[str, Behaviour]) -> Iterator[_Server]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def deaf() -> Iterator[str]:
+    """A loopback server that accepts connections and never reads; yields its base URL.
+
+    Its receive buffer is small, so a large request soon fills it and the
+    client's write blocks for as long as it keeps trying.
+    """
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            accepted.append(connection)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/api/v1"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
+        listener.close()
 
 
 def base_url(server: _Server) -> str:
