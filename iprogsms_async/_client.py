@@ -125,7 +125,9 @@ class IProgSMS:
             Broadcasts see their sends through whatever this says.
 
     One client (and its `with_options` copies) shares one connection pool:
-    create it once, in the event loop that uses it.
+    create it once, in the event loop that uses it. Should that loop end with
+    the client still open (``asyncio.run``, ``trio.run``), the client is
+    closed on it as it ends.
     """
 
     sms: SMS
@@ -417,19 +419,39 @@ class IProgSMS:
         finish first (each within its timeout's total). A pool passed in as
         ``http_client`` is left open. On a copy made by `with_options` this
         does nothing: close the original.
+
+        Call it on the event loop the client was used on. Once that loop has
+        ended, the client was closed with it and this does nothing; while
+        it runs (in another thread) this raises `ClientStateError`, and so
+        does a loop closed under the open client without finalizing it
+        (``loop.close()`` without ``loop.shutdown_asyncgens()``).
         """
-        if not self._owner or self._shared.closed:
+        shared = self._shared
+        if not self._owner or shared.closed:
             return
-        self._shared.closed = True
-        if self._shared.owns_http:
-            try:
-                await self._shared.drained()  # requests on the wire finish first
-            finally:
-                await self._shared.http.aclose()
+        where = shared.loop.where() if shared.owns_http else "here"
+        if where == "running elsewhere":
+            raise ClientStateError(
+                "this IProgSMS client's connections belong to the event loop "
+                "that first used it, which is still running: close it there "
+                "(from another thread, asyncio.run_coroutine_threadsafe("
+                "client.aclose(), loop))"
+            )
+        if where == "ended":
+            shared.closed = True
+            shared.loop.forget()
+            raise ClientStateError(
+                "this IProgSMS client was used on an event loop that was closed "
+                "without closing the client or finalizing its async generators "
+                "(asyncio.run and trio.run do both; loop.close() alone does "
+                "not), so its connections cannot be closed now. Close the "
+                "client in the loop that uses it."
+            )
+        await shared.close()
 
     async def __aenter__(self) -> IProgSMS:
         if self._shared.closed:
-            raise ClientStateError("this IProgSMS client is closed")
+            raise self._shared.closed_error()
         return self
 
     async def __aexit__(

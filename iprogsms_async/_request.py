@@ -32,7 +32,7 @@ from ._errors import (
     ResponseFormatError,
     ServerError,
 )
-from ._loop import LoopBinding
+from ._loop import LoopBinding, ended_error
 from ._pause import ServerPause
 from ._redact import Secret, redact
 from ._response import JSONObject, RequestContext, success_body
@@ -118,10 +118,52 @@ class SharedState:
     pause: ServerPause = attrs.field(factory=ServerPause)
     loop: LoopBinding = attrs.field(factory=LoopBinding)
     closed: bool = False
+    closed_by_loop: bool = False
+    """Closed as the event loop it was bound to ended (see _loop)."""
     gate: ConnectionGate | None = None
     """Holds requests beyond httpx's pool size outside its pool (see _transports)."""
     on_the_wire: int = 0
     _idle: anyio.Event | None = None
+
+    def closed_error(self) -> ClientStateError:
+        """The error for a call made once the client is closed."""
+        if self.closed_by_loop:
+            return ended_error()
+        return ClientStateError("this IProgSMS client is closed")
+
+    async def bind(self) -> None:
+        """Bind to the running loop on first use, refuse another after.
+
+        On first use, a pool of ours is set to be closed when that loop
+        ends, should the client still be open then.
+        """
+        if self.loop.bind() and self.owns_http:
+            await self.loop.close_at_end(self.close_with_loop)
+
+    async def close(self) -> None:
+        """Close the pool, if ours, once the requests on the wire are done.
+
+        No request starts once this is called. Call it on the bound loop.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        if not self.owns_http:
+            return
+        try:
+            await self.drained()  # requests on the wire finish first
+        finally:
+            try:
+                await self.http.aclose()
+            finally:
+                await self.loop.closed_here()
+
+    async def close_with_loop(self) -> None:
+        """Close the pool as its loop ends: every task of it is done by then."""
+        if self.closed:
+            return
+        self.closed = self.closed_by_loop = True
+        await self.http.aclose()
 
     def begin_attempt(self) -> None:
         """Count a request going on the wire; refuse it once the client is closed.
@@ -131,7 +173,7 @@ class SharedState:
         limit, a retry), and httpx would raise a bare RuntimeError.
         """
         if self.closed:
-            raise ClientStateError("this IProgSMS client is closed")
+            raise self.closed_error()
         self.on_the_wire += 1
 
     def end_attempt(self) -> None:
@@ -203,8 +245,8 @@ class Requester:
         """
         shared = self._shared
         if shared.closed:
-            raise ClientStateError("this IProgSMS client is closed")
-        shared.loop.check()
+            raise shared.closed_error()
+        await shared.bind()
         context = RequestContext(
             call.method,
             self._base_url + call.path,
