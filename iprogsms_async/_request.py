@@ -131,13 +131,21 @@ class SharedState:
             return ended_error()
         return ClientStateError("this IProgSMS client is closed")
 
-    async def bind(self) -> None:
-        """Bind to the running loop on first use, refuse another after.
+    def admit(self) -> bool:
+        """Refuse a call on a closed client or on another loop.
 
-        On first use, a pool of ours is set to be closed when that loop
-        ends, should the client still be open then.
+        True for the first call, which bound the client to the running loop.
         """
-        if self.loop.bind() and self.owns_http:
+        if self.closed:
+            raise self.closed_error()
+        return self.loop.bind()
+
+    async def bound(self) -> None:
+        """Once bound to its loop: have a pool of ours closed as the loop ends.
+
+        (Should the client still be open then.)
+        """
+        if self.owns_http:
             await self.loop.close_at_end(self.close_with_loop)
 
     async def close(self) -> None:
@@ -244,9 +252,8 @@ class Requester:
         says after a cancellation whether a request may have reached the wire.
         """
         shared = self._shared
-        if shared.closed:
-            raise shared.closed_error()
-        await shared.bind()
+        if shared.admit():
+            await shared.bound()
         context = RequestContext(
             call.method,
             self._base_url + call.path,

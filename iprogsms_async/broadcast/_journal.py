@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -94,6 +95,7 @@ class Journal:
         self._db = connection
         self.path = path
         self._thread = anyio.CapacityLimiter(1)
+        self._in_use = threading.Lock()
         self._lock = anyio.Lock()
         self._queue: list[_Row] = []
         self._queued = 0  # rows ever queued: a ticket for group commits
@@ -199,9 +201,22 @@ class Journal:
 
     async def _run(self, func: Callable[..., T], *args: object) -> T:
         try:
-            return await anyio.to_thread.run_sync(func, *args, limiter=self._thread)
+            return await anyio.to_thread.run_sync(
+                self._alone, func, *args, limiter=self._thread
+            )
         except sqlite3.Error as exc:
             raise JournalError(f"journal {self.path}: {exc}") from exc
+
+    def _alone(self, func: Callable[..., T], *args: object) -> T:
+        """Run ``func`` in this thread, the only one using the connection now.
+
+        The limiter lets one call at a time into a thread, but asyncio's own
+        cancellation lets the awaiting task go while its thread runs on; the
+        next call, in another thread, waits here rather than use the
+        connection at the same time (sqlite3 crashes the process then).
+        """
+        with self._in_use:
+            return func(*args)
 
 
 def _connect(path: Path) -> sqlite3.Connection:

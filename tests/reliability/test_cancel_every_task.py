@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections import Counter
 from contextlib import closing
@@ -31,7 +32,8 @@ from contextlib import closing
 import pytest
 
 from iprogsms_async import IProgSMS
-from iprogsms_async.broadcast import ACCEPTED, UNKNOWN
+from iprogsms_async.broadcast import ACCEPTED, UNKNOWN, _journal
+from iprogsms_async.broadcast._journal import Journal
 from iprogsms_async.testing import FakeGateway, Faults
 from iprogsms_async.testing._serve import serve_in_thread
 
@@ -45,13 +47,6 @@ SHUTDOWN = "shutdown_handler"
 TWICE = "shutdown_handler_twice"
 RUN_RETURNS = "run_returns"
 SHAPES = [SHUTDOWN, TWICE, RUN_RETURNS]
-
-
-@pytest.fixture(params=["httpx", "aiohttp"])
-def backend(request):
-    if request.param == "aiohttp":
-        pytest.importorskip("httpx_aiohttp")
-    return request.param
 
 
 @pytest.fixture
@@ -215,3 +210,44 @@ def test_without_a_journal_every_text_the_gateway_holds_is_reported(
     received = {number for number, answers in wire.answers.items() if answers}
     assert received <= set(with_id.values()) | in_doubt
     assert all(r.error.maybe_sent for r in reported if r.status == UNKNOWN)
+
+
+def test_a_journal_write_abandoned_by_a_cancellation_is_never_overlapped(
+    tmp_path, monkeypatch
+):
+    # asyncio's own cancellation lets a task go while its thread still writes
+    # the journal: the next write and the close must wait for that thread
+    # (two threads on one sqlite3 connection can crash the process).
+    writing = threading.Lock()
+    started = threading.Event()
+    overlaps = []
+    write = _journal._write
+
+    def slow_write(connection, rows):
+        if not writing.acquire(blocking=False):
+            overlaps.append(rows)
+            return
+        try:
+            started.set()
+            time.sleep(0.2)
+            write(connection, rows)
+        finally:
+            writing.release()
+
+    monkeypatch.setattr(_journal, "_write", slow_write)
+    key = ("09180000001", "digest")
+
+    async def main():
+        journal = await Journal.open(tmp_path / "journal.sqlite")
+        intending = asyncio.create_task(journal.intend([key]))
+        while not started.is_set():
+            await asyncio.sleep(0.005)
+        intending.cancel()  # the thread writes on, abandoned
+        with pytest.raises(asyncio.CancelledError):
+            await intending
+        journal.record(key, "accepted", message_id="iSms-1")
+        await journal.aclose()
+
+    asyncio.run(main())
+    assert overlaps == []
+    assert journal_states(tmp_path / "journal.sqlite") == {key[0]: "accepted"}

@@ -30,13 +30,6 @@ SEND_OK = {"status": 200, "message": "queued", "message_id": "iSms-1"}
 NUMBER = "09171251234"
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
-def backend(request):
-    if request.param == "aiohttp":
-        pytest.importorskip("httpx_aiohttp")
-    return request.param
-
-
 @pytest.fixture
 def server():
     with serve({"/sms_messages": answer(SEND_OK)}) as server:
