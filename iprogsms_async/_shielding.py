@@ -58,12 +58,15 @@ class SendTrace:
     """Whether a call's request may have reached the gateway, for a cancelled caller.
 
     A caller whose send is cut off by a cancellation gets no error to read
-    ``maybe_sent`` from. The request layer marks the trace just before a
-    request goes on the wire, and clears it when an attempt certainly sent
-    nothing and is retried; so after a cancellation an unmarked trace means
-    the text certainly never left. An explicit object passed down with the
-    call rather than a context variable: under ``Shield.FULL`` the attempt
-    runs in a task of its own, which works on a copy of the caller's context.
+    ``maybe_sent`` from. The request layer marks the trace just before it
+    hands a request to the transport, and clears it when an attempt
+    certainly sent nothing and is retried; so after a cancellation an
+    unmarked trace means the text certainly never left. A marked one may be
+    wrong the safe way: cut off before the transport wrote a byte (waiting
+    for a connection, say), the send is in doubt all the same. An explicit
+    object passed down with the call rather than a context variable: under
+    ``Shield.FULL`` the attempt runs in a task of its own, which works on a
+    copy of the caller's context.
     """
 
     __slots__ = ("_on_the_wire",)
