@@ -61,7 +61,7 @@ T = TypeVar("T")
 V = TypeVar("V")
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-"""30 s to read an answer, 10 s to connect."""
+"""10 s to connect, 30 s for each read, write and pool wait; 100 s in all."""
 
 
 class _NotGiven:
@@ -97,7 +97,14 @@ class IProgSMS:
         base_url: The API root; defaults to ``IPROGSMS_BASE_URL`` or
             ``https://www.iprogsms.com/api/v1``. Plain ``http://`` is refused
             except for loopback hosts (a local fake gateway).
-        timeout: Seconds, or an `httpx.Timeout`, for each attempt.
+        timeout: Seconds, or an `httpx.Timeout`, for each attempt. Each
+            step is bounded by its part (waiting for a connection,
+            connecting, each write, each read) and the whole attempt by the
+            sum of the four: 4 s for ``timeout=1.0``, 100 s for the default.
+            So a server that trickles its answer a byte at a time cannot
+            hold a call, a broadcast's drain or `aclose` any longer. A send
+            stopped by that total raises `APITimeoutError` with
+            ``maybe_sent=True``. There is no total when any part is None.
         max_retries: Retries after a failed attempt where retrying is safe;
             0 disables them. Sends are never retried once they may have
             reached the gateway.
@@ -117,8 +124,8 @@ class IProgSMS:
             `RedisRateLimit`: one limit and one 429 pause shared by every
             process on the account (asyncio only).
         shield_sends: When a send is cancelled while its request is on the
-            wire, finish that request (bounded by ``timeout``) instead of
-            abandoning it in doubt. anyio's cancellation (trio's, a cancel
+            wire, finish that request (within ``timeout``'s total) instead
+            of abandoning it in doubt. anyio's cancellation (trio's, a cancel
             scope's) then takes effect at the caller's next checkpoint, so the
             result can be recorded; asyncio's own (``task.cancel()``,
             ``asyncio.wait_for``, ``asyncio.timeout``) is raised as soon as
@@ -126,7 +133,9 @@ class IProgSMS:
             Broadcasts see their sends through whatever this says.
 
     One client (and its `with_options` copies) shares one connection pool:
-    create it once, in the event loop that uses it.
+    create it once, in the event loop that uses it. Should that loop end with
+    the client still open (``asyncio.run``, ``trio.run``), the client is
+    closed on it as it ends.
     """
 
     sms: SMS
@@ -419,22 +428,42 @@ class IProgSMS:
         """Close the connection pool if this client created it.
 
         No request starts once this is called; those already on the wire
-        finish first (each bounded by its timeout). A pool passed in as
+        finish first (each within its timeout's total). A pool passed in as
         ``http_client`` is left open. On a copy made by `with_options` this
         does nothing: close the original.
+
+        Call it on the event loop the client was used on. Once that loop has
+        ended, the client was closed with it and this does nothing; while
+        it runs (in another thread) this raises `ClientStateError`, and so
+        does a loop closed under the open client without finalizing it
+        (``loop.close()`` without ``loop.shutdown_asyncgens()``).
         """
-        if not self._owner or self._shared.closed:
+        shared = self._shared
+        if not self._owner or shared.closed:
             return
-        self._shared.closed = True
-        if self._shared.owns_http:
-            try:
-                await self._shared.drained()  # requests on the wire finish first
-            finally:
-                await self._shared.http.aclose()
+        where = shared.loop.where() if shared.owns_http else "here"
+        if where == "running elsewhere":
+            raise ClientStateError(
+                "this IProgSMS client's connections belong to the event loop "
+                "that first used it, which is still running: close it there "
+                "(from another thread, asyncio.run_coroutine_threadsafe("
+                "client.aclose(), loop))"
+            )
+        if where == "ended":
+            shared.closed = True
+            shared.loop.forget()
+            raise ClientStateError(
+                "this IProgSMS client was used on an event loop that was closed "
+                "without closing the client or finalizing its async generators "
+                "(asyncio.run and trio.run do both; loop.close() alone does "
+                "not), so its connections cannot be closed now. Close the "
+                "client in the loop that uses it."
+            )
+        await shared.close()
 
     async def __aenter__(self) -> IProgSMS:
         if self._shared.closed:
-            raise ClientStateError("this IProgSMS client is closed")
+            raise self._shared.closed_error()
         return self
 
     async def __aexit__(

@@ -10,7 +10,7 @@
     ├── JournalError               a broadcast's journal cannot be opened or written
     ├── InterruptedSendError       an earlier run could not tell if this text went out
     ├── APIConnectionError         the transport failed: refused, dropped, reset
-    │   └── APITimeoutError        connect, write, read or pool timeout
+    │   └── APITimeoutError        connect, write, read or pool timeout, or their total
     └── APIError                   the gateway answered, and not with success
         ├── BadRequestError        400, 422
         ├── AuthenticationError    401, 403
@@ -136,7 +136,10 @@ class APIConnectionError(IProgSMSError):
 
 
 class APITimeoutError(APIConnectionError):
-    """The request timed out (connecting, writing, reading or waiting for a slot)."""
+    """The request timed out (connecting, writing, reading or waiting for a slot).
+
+    Or the attempt as a whole ran past its total: the sum of those four parts.
+    """
 
 
 class APIError(IProgSMSError):

@@ -1,16 +1,38 @@
-"""Remembering which event loop a client runs on, to fail clearly on another."""
+"""Remembering which event loop a client runs on, to fail clearly on another.
+
+A client's connections belong to the loop that opened them. Used on another
+loop, httpx hangs or raises ``RuntimeError`` (``Event loop is closed``,
+``attached to a different loop``), and aiohttp leaks its sockets. So a
+client is bound to the loop of its first request and refuses any other with
+a `ClientStateError`; and when that loop ends with the client still open,
+the client is closed on it, while it still can be.
+
+That last part rides on the hook both event loops keep for async generators
+left open: ``asyncio.run`` (``loop.shutdown_asyncgens()``) and ``trio.run``
+close each one, on their loop, before they end. A client's binding keeps one
+such generator open, whose ``finally`` closes the client.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import sniffio
 
 from ._errors import ClientStateError
 
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Awaitable, Callable
+
 __all__ = ["LoopBinding"]
+
+_MOVE_HINT = (
+    "; its connections cannot move between loops. Create the client inside "
+    "the loop that uses it (for example in your app's lifespan or at the top "
+    "of the coroutine passed to asyncio.run)."
+)
 
 
 def _current_loop() -> object:
@@ -24,31 +46,93 @@ def _current_loop() -> object:
     return library  # pragma: no cover - another anyio backend
 
 
+def ended_error() -> ClientStateError:
+    """The error of a client that its loop closed when it ended."""
+    return ClientStateError(
+        "this IProgSMS client was first used on another event loop, which has "
+        "ended and closed it" + _MOVE_HINT
+    )
+
+
 class LoopBinding:
-    """The event loop a client's connections belong to.
+    """The event loop a client's connections belong to."""
 
-    An httpx connection pool opened on one event loop hangs or fails obscurely
-    on another; a client bound here refuses the second loop with a clear error.
-    """
-
-    __slots__ = ("_ref",)
+    __slots__ = ("_ref", "_watcher")
 
     def __init__(self) -> None:
         self._ref: weakref.ref[Any] | None = None
+        self._watcher: AsyncGenerator[None, None] | None = None
 
-    def check(self) -> None:
-        """Bind to the running loop on first use; refuse any other loop after."""
+    def bind(self) -> bool:
+        """Bind to the running loop on first use (True); refuse any other after."""
         current = _current_loop()
         if self._ref is None:
             self._ref = weakref.ref(current)
-            return
+            return True
         bound = self._ref()
         if bound is not current:
             raise ClientStateError(
                 "this IProgSMS client was first used on another event loop"
                 + (" (now closed)" if bound is None else "")
-                + "; its connections cannot move between loops. Create the "
-                "client inside the loop that uses it (for example in your "
-                "app's lifespan or at the top of the coroutine passed to "
-                "asyncio.run)."
+                + _MOVE_HINT
             )
+        return False
+
+    async def close_at_end(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Have ``close`` awaited on the bound loop when it ends, if it is still due.
+
+        Call it on the bound loop, once. ``close`` is held by a weak
+        reference (a client forgotten is not kept alive for this), and must
+        do nothing when called again.
+        """
+        watcher = _watch(weakref.WeakMethod(close))
+        await watcher.asend(None)  # runs to its yield: the loop now tracks it
+        self._watcher = watcher
+
+    async def closed_here(self) -> None:
+        """Let go of the loop's hook once the client was closed on its loop."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            await watcher.aclose()
+
+    def where(self) -> Literal["here", "running elsewhere", "ended"]:
+        """Where the bound loop is: the running one (or none yet), another, gone."""
+        if self._ref is None:
+            return "here"
+        bound = self._ref()
+        if bound is _current_loop():
+            return "here"
+        if bound is None or (
+            isinstance(bound, asyncio.AbstractEventLoop) and bound.is_closed()
+        ):
+            return "ended"
+        return "running elsewhere"
+
+    def forget(self) -> None:
+        """Let go of the loop's hook without a loop: the bound one has ended.
+
+        Its ``close`` finds the client closed already and returns at once, so
+        the generator finishes here; left open, it would be finalized later
+        through a loop that is closed.
+        """
+        watcher, self._watcher = self._watcher, None
+        if watcher is None:
+            return
+        closing = watcher.aclose()
+        try:
+            closing.send(None)
+        except StopIteration:
+            return
+        closing.close()  # pragma: no cover - close() did not return at once
+
+
+async def _watch(
+    close: Callable[[], Callable[[], Awaitable[None]] | None],
+) -> AsyncGenerator[None, None]:
+    """Wait, open, until the loop (or `LoopBinding.closed_here`) closes this."""
+    try:
+        yield
+    finally:
+        method = close()
+        if method is not None:
+            await method()

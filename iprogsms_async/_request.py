@@ -5,6 +5,10 @@ nowhere else. The rule that makes retries safe: a call that texts someone is
 repeated only when it certainly did not reach the gateway (connection refused,
 connect or pool timeout) or the gateway refused it with 429. Anything that may
 have reached the gateway raises with ``maybe_sent=True`` instead.
+
+httpx's timeouts bound each step (a connect, each read, each write), so a
+server that trickles its answer a byte at a time would hold an attempt for
+ever; `total_deadline` bounds the whole attempt as well.
 """
 
 from __future__ import annotations
@@ -28,20 +32,20 @@ from ._errors import (
     ResponseFormatError,
     ServerError,
 )
-from ._loop import LoopBinding
+from ._loop import LoopBinding, ended_error
 from ._pause import ServerPause
 from ._redact import Secret, redact, redact_foreign, stand_in
 from ._response import JSONObject, RequestContext, success_body
-from ._shielding import Shield, see_through
+from ._shielding import SendTrace, Shield, see_through
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping
 
     from ._ratelimit import RateLimit
     from ._retry import RetryPolicy
     from ._transports import ConnectionGate
 
-__all__ = ["Call", "Requester", "SharedState"]
+__all__ = ["Call", "Requester", "SharedState", "total_deadline"]
 
 T = TypeVar("T")
 
@@ -62,6 +66,22 @@ _NEVER_SENT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 _RETRYABLE_READ_STATUS = 408
 _TOO_LARGE = f"a body over {MAX_BODY_BYTES} bytes"
 _URL_CACHE_SIZE = 32
+
+
+def total_deadline(timeout: httpx.Timeout) -> float | None:
+    """The longest one attempt may take, in seconds: the sum of ``timeout``'s parts.
+
+    Waiting for a connection, connecting, writing the request and reading
+    the answer each have their own timeout, and together never more than
+    ``pool + connect + write + read`` (4 s for ``timeout=1.0``). A request
+    that keeps within each part never meets this; one that a server holds
+    with a trickle of bytes (each read on time, the whole never ending)
+    does. None, no total, when any part is None (unlimited).
+    """
+    parts = (timeout.pool, timeout.connect, timeout.write, timeout.read)
+    if any(part is None for part in parts):
+        return None
+    return sum(part for part in parts if part is not None)
 
 
 @attrs.frozen
@@ -98,10 +118,60 @@ class SharedState:
     pause: ServerPause = attrs.field(factory=ServerPause)
     loop: LoopBinding = attrs.field(factory=LoopBinding)
     closed: bool = False
+    closed_by_loop: bool = False
+    """Closed as the event loop it was bound to ended (see _loop)."""
     gate: ConnectionGate | None = None
     """Holds requests beyond httpx's pool size outside its pool (see _transports)."""
     on_the_wire: int = 0
     _idle: anyio.Event | None = None
+
+    def closed_error(self) -> ClientStateError:
+        """The error for a call made once the client is closed."""
+        if self.closed_by_loop:
+            return ended_error()
+        return ClientStateError("this IProgSMS client is closed")
+
+    def admit(self) -> bool:
+        """Refuse a call on a closed client or on another loop.
+
+        True for the first call, which bound the client to the running loop.
+        """
+        if self.closed:
+            raise self.closed_error()
+        return self.loop.bind()
+
+    async def bound(self) -> None:
+        """Once bound to its loop: have a pool of ours closed as the loop ends.
+
+        (Should the client still be open then.)
+        """
+        if self.owns_http:
+            await self.loop.close_at_end(self.close_with_loop)
+
+    async def close(self) -> None:
+        """Close the pool, if ours, once the requests on the wire are done.
+
+        No request starts once this is called. Call it on the bound loop.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        if not self.owns_http:
+            return
+        try:
+            await self.drained()  # requests on the wire finish first
+        finally:
+            try:
+                await self.http.aclose()
+            finally:
+                await self.loop.closed_here()
+
+    async def close_with_loop(self) -> None:
+        """Close the pool as its loop ends: every task of it is done by then."""
+        if self.closed:
+            return
+        self.closed = self.closed_by_loop = True
+        await self.http.aclose()
 
     def begin_attempt(self) -> None:
         """Count a request going on the wire; refuse it once the client is closed.
@@ -111,7 +181,7 @@ class SharedState:
         limit, a retry), and httpx would raise a bare RuntimeError.
         """
         if self.closed:
-            raise ClientStateError("this IProgSMS client is closed")
+            raise self.closed_error()
         self.on_the_wire += 1
 
     def end_attempt(self) -> None:
@@ -136,6 +206,7 @@ class Requester:
 
     __slots__ = (
         "_base_url",
+        "_deadline",
         "_limiter",
         "_retry",
         "_shared",
@@ -160,22 +231,29 @@ class Requester:
         self._token = token
         self._base_url = base_url
         self._timeout = timeout
+        self._deadline = total_deadline(timeout)
         self._retry = retry
         self._limiter = limiter
         self._shield = shield
         # Parsed once per path: httpx re-parses a URL string on every request.
         self._urls: dict[str, httpx.URL] = {}
 
-    async def request(self, call: Call, parse: Callable[[JSONObject], T]) -> T:
+    async def request(
+        self,
+        call: Call,
+        parse: Callable[[JSONObject], T],
+        *,
+        trace: SendTrace | None = None,
+    ) -> T:
         """Send ``call`` (retrying where safe) and return ``parse`` of its body.
 
         ``parse`` raises `ValueError` when the body lacks what the operation
-        returns; that becomes a `ResponseFormatError`.
+        returns; that becomes a `ResponseFormatError`. ``trace``, when given,
+        says after a cancellation whether a request may have reached the wire.
         """
         shared = self._shared
-        if shared.closed:
-            raise ClientStateError("this IProgSMS client is closed")
-        shared.loop.check()
+        if shared.admit():
+            await shared.bound()
         context = RequestContext(
             call.method,
             self._base_url + call.path,
@@ -193,7 +271,7 @@ class Requester:
                 # Waiting for a connection stays cancellable: nothing is sent yet.
                 if gate is not None and not await gate.acquire(self._timeout.pool):
                     waited = httpx.PoolTimeout("no free connection in time")
-                    raise self._transport_error(waited, context) from waited
+                    raise self._transport_error(waited, context)
                 try:
                     if call.sends_sms:
                         # Nothing is on the wire yet: a caller cancelled by now
@@ -204,9 +282,11 @@ class Requester:
                         # From here on the send is seen through: abandoning it
                         # would leave the text in doubt.
                         return await see_through(
-                            self._attempt(call, parse, context), shield, context
+                            self._attempt(call, parse, context, trace),
+                            shield,
+                            context,
                         )
-                    return await self._attempt(call, parse, context)
+                    return await self._attempt(call, parse, context, trace)
                 finally:
                     if gate is not None:
                         gate.release()
@@ -216,21 +296,37 @@ class Requester:
                 if delay is None:
                     raise
                 retries += 1
-                logger.info(
-                    "Retrying %s %s in %.2f s (retry %d of %d) after: %s",
-                    call.method,
-                    call.path,
-                    delay,
-                    retries,
-                    self._retry.max_retries,
-                    error,
-                )
+                self._retrying(call, error, delay, retries, trace)
                 await anyio.sleep(delay)
 
     async def _share_pause(self, error: IProgSMSError) -> None:
         """Pass a 429's pause on to the limit: one shared by processes pauses all."""
         if isinstance(error, RateLimitError) and self._limiter is not None:
             await self._limiter.pause(self._shared.pause.remaining())
+
+    def _retrying(
+        self,
+        call: Call,
+        error: IProgSMSError,
+        delay: float,
+        retries: int,
+        trace: SendTrace | None,
+    ) -> None:
+        """Note that ``call`` is tried again after ``error``, which sent nothing.
+
+        (A send is retried only when it certainly never left.)
+        """
+        if trace is not None:
+            trace.clear()
+        logger.info(
+            "Retrying %s %s in %.2f s (retry %d of %d) after: %s",
+            call.method,
+            call.path,
+            delay,
+            retries,
+            self._retry.max_retries,
+            error,
+        )
 
     def _retry_delay(
         self, call: Call, error: IProgSMSError, retries: int
@@ -256,7 +352,11 @@ class Requester:
         return self._retry.delay(retries) if retryable else None
 
     async def _attempt(
-        self, call: Call, parse: Callable[[JSONObject], T], context: RequestContext
+        self,
+        call: Call,
+        parse: Callable[[JSONObject], T],
+        context: RequestContext,
+        trace: SendTrace | None,
     ) -> T:
         http = self._shared.http
         request = self._build(http, call)
@@ -264,14 +364,19 @@ class Requester:
         started = time.perf_counter() if debug else 0.0
         self._shared.begin_attempt()
         failure: APIConnectionError | None = None
+        if trace is not None:
+            trace.mark(context)
+        content: bytes | None = None
         try:
-            # Never follow a redirect, even on a user's client set to: the
-            # token would go wherever the Location header says.
-            response = await http.send(request, stream=True, follow_redirects=False)
-            try:
-                content = await _read_capped(response, context)
-            finally:
-                await response.aclose()
+            # Its own scope, so that the deadline also holds inside a shield.
+            with anyio.move_on_after(self._deadline):
+                # Never follow a redirect, even on a user's client set to: the
+                # token would go wherever the Location header says.
+                response = await http.send(request, stream=True, follow_redirects=False)
+                try:
+                    content = await _read_capped(response, context)
+                finally:
+                    await response.aclose()
         except httpx.TransportError as exc:
             failure = self._transport_error(exc, context)
         finally:
@@ -281,6 +386,12 @@ class Requester:
             # (whose text may echo the token) is not its context: see
             # _transport_error for the cause it has instead.
             raise failure
+        if content is None:  # the deadline passed before the answer was read
+            overran = httpx.TimeoutException(
+                f"no complete answer within the attempt's total of "
+                f"{self._deadline:g} s (its timeouts added up)"
+            )
+            raise self._transport_error(overran, context)
         if debug:
             logger.debug(
                 "%s %s -> %d (%.1f ms, %d bytes)",
@@ -320,7 +431,7 @@ class Requester:
             json = {"api_token": token, **(json or {})}
         else:
             params = {**(params or {}), "api_token": token}
-        return http.build_request(
+        request = http.build_request(
             call.method,
             self._url(call.path),
             params=params,
@@ -328,6 +439,9 @@ class Requester:
             headers=self._shared.foreign_headers,
             timeout=self._timeout,
         )
+        if json is not None:
+            request.stream = _Body(request.content)
+        return request
 
     def _url(self, path: str) -> httpx.URL:
         """The parsed URL of ``path``, from a small cache of the fixed endpoints."""
@@ -372,6 +486,41 @@ class Requester:
         error.__cause__ = stand_in(exc)
         error.__suppress_context__ = True
         return error
+
+
+class _Body(httpx.AsyncByteStream):
+    """A request's body, iterated in one chunk without an async generator.
+
+    httpx's own stream iterates with one, which httpcore leaves unfinished
+    when a write fails part-way (its write timeout, the attempt's deadline);
+    trio warns of such a generator when it is collected (ResourceWarning).
+    """
+
+    __slots__ = ("_content",)
+
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _OneChunk(self._content)
+
+
+class _OneChunk:
+    """An async iterator over one chunk of bytes."""
+
+    __slots__ = ("_chunk",)
+
+    def __init__(self, chunk: bytes) -> None:
+        self._chunk: bytes | None = chunk
+
+    def __aiter__(self) -> _OneChunk:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk, self._chunk = self._chunk, None
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
 
 
 async def _read_capped(response: httpx.Response, context: RequestContext) -> bytes:

@@ -10,6 +10,11 @@ queued it, and nobody will hear. Two kinds of cancellation reach a caller:
   send therefore runs in a task of its own that the caller waits for through
   such a cancellation and then re-raises it: asyncio cannot defer it to a
   later checkpoint without breaking ``asyncio.timeout``.
+
+A send that is not seen through (``Shield.OFF``, or ``Shield.ANYIO`` hit by
+asyncio's own cancellation) leaves its caller nothing to read ``maybe_sent``
+from: a `SendTrace` passed down with the call tells it whether the request
+may have reached the wire. `complete` sees cleanup through the same way.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["Shield", "see_through"]
+__all__ = ["SendTrace", "Shield", "complete", "see_through"]
 
 logger = logging.getLogger("iprogsms_async")
 
@@ -47,6 +52,58 @@ class Shield(enum.Enum):
     ANYIO = "anyio"
     """anyio's cancellation waits; enough for code that only runs in anyio's
     task-group children (a broadcast's workers), and cheaper: no extra task."""
+
+
+class SendTrace:
+    """Whether a call's request may have reached the gateway, for a cancelled caller.
+
+    A caller whose send is cut off by a cancellation gets no error to read
+    ``maybe_sent`` from. The request layer marks the trace just before it
+    hands a request to the transport, and clears it when an attempt
+    certainly sent nothing and is retried; so after a cancellation an
+    unmarked trace means the text certainly never left. A marked one may be
+    wrong the safe way: cut off before the transport wrote a byte (waiting
+    for a connection, say), the send is in doubt all the same. An explicit
+    object passed down with the call rather than a context variable: under
+    ``Shield.FULL`` the attempt runs in a task of its own, which works on a
+    copy of the caller's context.
+    """
+
+    __slots__ = ("_on_the_wire",)
+
+    def __init__(self) -> None:
+        self._on_the_wire: RequestContext | None = None
+
+    @property
+    def maybe_sent(self) -> bool:
+        """Whether a request of the call may be, or have been, on the wire."""
+        return self._on_the_wire is not None
+
+    def mark(self, context: RequestContext) -> None:
+        """Note that the request ``context`` describes is going on the wire."""
+        self._on_the_wire = context
+
+    def clear(self) -> None:
+        """Note that the last attempt certainly sent nothing (it is retried)."""
+        self._on_the_wire = None
+
+    def cancelled(self) -> APIConnectionError:
+        """The error of a marked send cut off by a cancellation: maybe sent."""
+        context = self._on_the_wire
+        if context is None:
+            raise RuntimeError("SendTrace.cancelled() of a send never on the wire")
+        return _cancelled_on_the_wire(context)
+
+
+def _cancelled_on_the_wire(context: RequestContext) -> APIConnectionError:
+    """The error of the request ``context`` describes, abandoned on the wire."""
+    what = f"{context.method} {context.url}"
+    return APIConnectionError(
+        f"{what} was cancelled on the wire: the text may have gone out",
+        method=context.method,
+        url=context.url,
+        maybe_sent=True,
+    )
 
 
 async def see_through(
@@ -75,30 +132,17 @@ async def _in_own_task(attempt: Coroutine[Any, Any, T], context: RequestContext)
         attempt.close()
         raise
     task = asyncio.ensure_future(attempt)
-    cancelled: asyncio.CancelledError | None = None
-    # The shield keeps anyio from re-sending its cancellation while we wait;
-    # asyncio's own comes through and is remembered.
-    with anyio.CancelScope(shield=True):
-        while not task.done():
-            try:
-                await asyncio.wait((task,))
-            except asyncio.CancelledError as error:  # noqa: PERF203 -- rare
-                cancelled = error
+    cancelled = await _wait_through(task)
     what = f"{context.method} {context.url}"
     if task.cancelled():
-        # Only the request's own task was cancelled (the loop shutting down,
-        # or code that cancels every task): it was abandoned on the wire.
+        # The request's own task was cancelled (the loop shutting down, or
+        # code that cancels every task): it was abandoned on the wire.
         logger.warning(
             "%s was cancelled on the wire: the gateway may have accepted it", what
         )
         if cancelled is not None:
             raise cancelled
-        raise APIConnectionError(
-            f"{what} was cancelled on the wire: the text may have gone out",
-            method=context.method,
-            url=context.url,
-            maybe_sent=True,
-        )
+        raise _cancelled_on_the_wire(context)
     if cancelled is None:
         return task.result()
     failure = task.exception()
@@ -111,6 +155,43 @@ async def _in_own_task(attempt: Coroutine[Any, Any, T], context: RequestContext)
         else _summary(task.result()),
     )
     raise cancelled
+
+
+async def complete(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to its end whatever cancels the caller meanwhile.
+
+    For cleanup that must not be cut short, such as a journal's last commit.
+    A cancellation of the caller is re-raised once ``work`` is done (its
+    result, or its error, is then dropped). anyio's cancellation is held off
+    by a shielded scope; asyncio's own, which ignores shields and may come
+    more than once (a shutdown that cancels every task, twice), by running
+    ``work`` in a task of its own that the caller waits for.
+    """
+    if sniffio.current_async_library() != "asyncio":
+        with anyio.CancelScope(shield=True):
+            result = await work
+        return result  # noqa: RET504 -- mypy: a scope may swallow errors
+    task = asyncio.ensure_future(work)
+    cancelled = await _wait_through(task)
+    if cancelled is not None:
+        if not task.cancelled():
+            task.exception()  # retrieved: asyncio would log it as never retrieved
+        raise cancelled
+    return task.result()
+
+
+async def _wait_through(task: asyncio.Future[Any]) -> asyncio.CancelledError | None:
+    """Wait until ``task`` is done; return the cancellation that came meanwhile."""
+    cancelled: asyncio.CancelledError | None = None
+    # The shield keeps anyio from re-sending its cancellation while we wait;
+    # asyncio's own comes through and is remembered.
+    with anyio.CancelScope(shield=True):
+        while not task.done():
+            try:
+                await asyncio.wait((task,))
+            except asyncio.CancelledError as error:  # noqa: PERF203 -- rare
+                cancelled = error
+    return cancelled
 
 
 def _summary(result: object) -> str:

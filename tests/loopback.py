@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -43,6 +44,30 @@ def drop() -> Behaviour:
     def behave(handler: _Handler) -> None:
         handler.close_connection = True
         handler.connection.shutdown(socket.SHUT_RDWR)
+
+    return behave
+
+
+def trickle(body: object, every: float = 0.4) -> Behaviour:
+    """Answer ``body``, status line included, one byte every ``every`` seconds.
+
+    Each read then succeeds within any timeout longer than ``every``; only a
+    bound on the whole attempt ends it. Stops once the client has gone.
+    """
+
+    def behave(handler: _Handler) -> None:
+        data = json.dumps(body).encode()
+        answer_bytes = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(data), data)
+        )
+        handler.close_connection = True
+        try:
+            for index in range(len(answer_bytes)):
+                handler.wfile.write(answer_bytes[index : index + 1])
+                time.sleep(every)
+        except OSError:  # the client gave up and closed the connection
+            pass
 
     return behave
 
@@ -93,6 +118,43 @@ def serve(routes: dict[str, Behaviour]) -> Iterator[_Server]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def deaf() -> Iterator[str]:
+    """A loopback server that accepts connections and never reads; yields its base URL.
+
+    Its receive buffer is small, so a large request soon fills it and the
+    client's write blocks for as long as it keeps trying.
+    """
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            accepted.append(connection)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/api/v1"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
+        listener.close()
 
 
 def base_url(server: _Server) -> str:
@@ -198,3 +260,30 @@ def http_answer(
         *headers,
     ]
     return b"\r\n".join(head) + b"\r\n\r\n" + data
+
+
+def sockets_to(port: int) -> set[str]:
+    """This process's open TCP sockets connected to ``port`` on loopback.
+
+    Read from /proc (Linux); elsewhere the set is empty and nothing is checked.
+    """
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if int(fields[2].rsplit(":", 1)[1], 16) == port:  # the remote port
+                inodes.add(f"socket:[{fields[9]}]")
+    found = set()
+    fds = Path("/proc/self/fd")
+    for fd in fds.iterdir() if fds.is_dir() else ():
+        try:
+            target = str(fd.readlink())
+        except OSError:  # closed meanwhile
+            continue
+        if target in inodes:
+            found.add(target)
+    return found

@@ -33,7 +33,9 @@ from .._errors import (
     RateLimitError,
     ValidationError,
 )
+from .._shielding import SendTrace
 from ..resources.account import CREDITS_PATH
+from ..resources.sms import send_bulk_call, send_call
 from ._journal import (
     STATE_ACCEPTED,
     STATE_FINAL,
@@ -107,6 +109,10 @@ class BroadcastRun:
         # wire, so a cancellation leaves none in doubt.
         self._client = client
         self._sender = client._broadcast_sender(config.rate_limit)  # noqa: SLF001
+        # Sends go straight to its requester, each with a SendTrace: asyncio's
+        # own task.cancel() of a worker goes through anyio's shield, and the
+        # trace is what then tells a send on the wire from one that never left.
+        self._requester = self._sender._requester  # noqa: SLF001
         self.estimate: BroadcastEstimate | None = None
         self.tally = Tally(config.on_progress, config.progress_interval)
         self._journal: Journal | None = None
@@ -333,6 +339,7 @@ class BroadcastRun:
         journal = self._journal
         keys = [self._key(r) for r in recipients] if journal is not None else []
         tally = self.tally
+        trace = SendTrace()
         try:
             if journal is not None and self._out_of_credits is None:
                 await journal.intend([key for key in keys if key is not None])
@@ -343,13 +350,17 @@ class BroadcastRun:
             tally.requests += 1
             tally.in_flight += 1
             try:
-                sent = await self._deliver(job)
+                sent = await self._deliver(job, trace)
             finally:
                 tally.in_flight -= 1
         except anyio.get_cancelled_exc_class():
-            # Cancelled between attempts, never while a request was on the
-            # wire (sends are shielded there): these texts were not sent.
-            self._journal_all(keys, STATE_NOT_SENT)
+            if trace.maybe_sent:
+                # anyio's cancellation waits for a send on the wire (it is
+                # shielded), asyncio's own task.cancel() of this worker does
+                # not: the request was cut off, the text may have gone out.
+                self._failed(recipients, keys, trace.cancelled())
+            else:
+                self._journal_all(keys, STATE_NOT_SENT)  # it never left
             raise
         except JournalError:
             raise  # nothing may be sent that the journal cannot record
@@ -357,20 +368,26 @@ class BroadcastRun:
             self._journal_all(keys, STATE_NOT_SENT)
             raise
         except IProgSMSError as error:
-            status = _failed_status(error)
-            self._journal_all(
-                keys,
-                STATE_IN_DOUBT if status == UNKNOWN else STATE_NOT_SENT,
-                error=str(error),
-            )
-            if isinstance(error, InsufficientCreditsError):
-                self._out_of_credits = self._out_of_credits or error
-            if status == NOT_SENT:
-                self._unsent += len(recipients)
-            for recipient in recipients:
-                self._settle(recipient, status, error=error)
+            self._failed(recipients, keys, error)
             return
         self._all_accepted(recipients, keys, sent)
+
+    def _failed(
+        self, recipients: list[Recipient], keys: list[Key | None], error: IProgSMSError
+    ) -> None:
+        """Record a send that raised ``error``: in doubt if it may have gone out."""
+        status = _failed_status(error)
+        self._journal_all(
+            keys,
+            STATE_IN_DOUBT if status == UNKNOWN else STATE_NOT_SENT,
+            error=str(error),
+        )
+        if isinstance(error, InsufficientCreditsError):
+            self._out_of_credits = self._out_of_credits or error
+        if status == NOT_SENT:
+            self._unsent += len(recipients)
+        for recipient in recipients:
+            self._settle(recipient, status, error=error)
 
     def _all_accepted(
         self, recipients: list[Recipient], keys: list[Key | None], sent: list[str]
@@ -383,19 +400,18 @@ class BroadcastRun:
         for recipient, key, message_id in zip(recipients, keyed, sent, strict=True):
             self._accepted(recipient, key, message_id)
 
-    async def _deliver(self, job: _Send) -> list[str]:
-        config = self._config
+    async def _deliver(self, job: _Send, trace: SendTrace) -> list[str]:
+        """Send ``job`` as ``sms.send``/``send_bulk`` would, traced."""
+        provider = self._config.sms_provider
         first = job.recipients[0]
         assert first.message is not None  # noqa: S101 -- valid recipients have a text
         if job.bulk:
             numbers = [recipient.phone_number for recipient in job.recipients]
-            sent = await self._sender.sms.send_bulk(
-                numbers, first.message, sms_provider=config.sms_provider
-            )
+            call, parse_all = send_bulk_call(numbers, first.message, provider)
+            sent = await self._requester.request(call, parse_all, trace=trace)
             return [message.message_id for message in sent]
-        message = await self._sender.sms.send(
-            first.phone_number, first.message, sms_provider=config.sms_provider
-        )
+        call, parse = send_call(first.phone_number, first.message, provider)
+        message = await self._requester.request(call, parse, trace=trace)
         return [message.message_id]
 
     def _accepted(

@@ -12,6 +12,7 @@ recorded on first use and a different one refused later.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -29,6 +30,7 @@ from ._journal_store import (
     JournalEntry,
     Key,
     Row,
+    one_at_a_time,
     text_digest,
 )
 
@@ -91,6 +93,7 @@ class Journal(BatchingJournal):
         self._db = connection
         self.path = path
         self._thread = anyio.CapacityLimiter(1)
+        self._in_use = threading.Lock()
 
     @classmethod
     async def open(
@@ -119,7 +122,9 @@ class Journal(BatchingJournal):
 
     async def _run(self, func: Callable[..., T], *args: object) -> T:
         try:
-            return await anyio.to_thread.run_sync(func, *args, limiter=self._thread)
+            return await anyio.to_thread.run_sync(
+                one_at_a_time, self._in_use, func, *args, limiter=self._thread
+            )
         except sqlite3.Error as exc:
             raise JournalError(f"journal {self.path}: {exc}") from exc
 

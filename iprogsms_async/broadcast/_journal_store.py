@@ -15,12 +15,19 @@ from __future__ import annotations
 import hashlib
 import time
 from abc import ABC, abstractmethod
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import anyio
 import attrs
 
 from .._errors import ConfigurationError
+from .._shielding import complete
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable
+
+T = TypeVar("T")
 
 __all__ = [
     "MAX_NAME",
@@ -35,6 +42,7 @@ __all__ = [
     "Key",
     "Row",
     "check_name",
+    "one_at_a_time",
     "text_digest",
 ]
 
@@ -205,15 +213,24 @@ class BatchingJournal(ABC):
             await self._commit_through(self._queued)
 
     async def aclose(self) -> None:
-        """Commit what is queued and close the store. Safe to call twice."""
+        """Commit what is queued and close the store. Safe to call twice.
+
+        Seen through whatever cancels the caller meanwhile, asyncio's own
+        ``task.cancel()`` included (a shutdown that cancels every task may
+        do so again while a broadcast ends). Should the commit fail all the
+        same, each row stays as last committed: ``sending`` for a send that
+        was on the wire, which a rerun reads as in doubt.
+        """
         if self._closed:
             return
-        with anyio.CancelScope(shield=True):
-            try:
-                await self.flush()
-            finally:
-                self._closed = True
-                await self._close()
+        self._closed = True
+        await complete(self._flush_and_close())
+
+    async def _flush_and_close(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            await self._close()
 
     async def _commit_through(self, ticket: int) -> None:
         async with self._lock:
@@ -240,3 +257,16 @@ class BatchingJournal(ABC):
     @abstractmethod
     async def _close(self) -> None:
         """Release the store (its connection, its lock on the broadcast)."""
+
+
+def one_at_a_time(lock: threading.Lock, func: Callable[..., T], *args: object) -> T:
+    """Run ``func`` in this worker thread, the only one using a connection now.
+
+    A store runs its calls in a worker thread, one at a time by its limiter;
+    but asyncio's own cancellation lets the awaiting task go while its thread
+    runs on, and the store's next call, in another thread, waits here rather
+    than use the connection at the same time (sqlite3 crashes the process
+    then; a PostgreSQL transaction would take in the other call's statements).
+    """
+    with lock:
+        return func(*args)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import threading
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,6 +36,7 @@ from ._journal_store import (
     Key,
     Row,
     check_name,
+    one_at_a_time,
     text_digest,
 )
 
@@ -173,6 +175,7 @@ class PostgresJournal(BatchingJournal):
         self._url = without_password(url)
         self.name = name
         self._thread = anyio.CapacityLimiter(1)
+        self._in_use = threading.Lock()
 
     @classmethod
     async def open(
@@ -237,7 +240,13 @@ class PostgresJournal(BatchingJournal):
 
     async def _run(self, func: Callable[..., T], *args: object) -> T:
         return await _in_thread(
-            self._psycopg, self._url, func, *args, limiter=self._thread
+            self._psycopg,
+            self._url,
+            one_at_a_time,
+            self._in_use,
+            func,
+            *args,
+            limiter=self._thread,
         )
 
     def __repr__(self) -> str:

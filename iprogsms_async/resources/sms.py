@@ -13,9 +13,11 @@ from .._validation import check_identifier, check_message, check_sms_provider
 from ._base import Resource
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
-__all__ = ["SMS"]
+    from .._response import JSONObject
+
+__all__ = ["SMS", "send_bulk_call", "send_call"]
 
 
 class SMS(Resource):
@@ -39,15 +41,7 @@ class SMS(Resource):
         Never retried once the request may have reached the gateway; an error
         then has ``maybe_sent=True``.
         """
-        number = normalize_phone_number(phone_number)
-        body = _send_body(number, message, sms_provider)
-
-        def parse(answer: Mapping[str, Any]) -> SentMessage:
-            return structure(
-                {**answer, "phone_number": number}, SentMessage, raw=answer
-            )
-
-        call = Call("POST", "/sms_messages", json=body, sends_sms=True)
+        call, parse = send_call(phone_number, message, sms_provider)
         return await self._requester.request(call, parse)
 
     async def send_bulk(
@@ -63,36 +57,7 @@ class SMS(Resource):
         answers with a different number of ids than numbers, the call raises
         `ResponseFormatError` with ``maybe_sent=True`` rather than guess.
         """
-        if isinstance(phone_numbers, str):
-            raise ValidationError(
-                "phone_numbers must be a list of numbers, not one string",
-                field="phone_numbers",
-            )
-        numbers = [
-            normalize_phone_number(number, field=f"phone_numbers[{index}]")
-            for index, number in enumerate(phone_numbers)
-        ]
-        if not numbers:
-            raise ValidationError("phone_numbers is empty", field="phone_numbers")
-        body = _send_body(",".join(numbers), message, sms_provider)
-
-        def parse(answer: Mapping[str, Any]) -> list[SentMessage]:
-            ids = _split_ids(answer.get("message_ids"))
-            if len(ids) != len(numbers):
-                raise ValueError(
-                    f"the gateway returned {len(ids)} message ids for "
-                    f"{len(numbers)} numbers"
-                )
-            return [
-                structure(
-                    {"message_id": message_id, "phone_number": number},
-                    SentMessage,
-                    raw=answer,
-                )
-                for message_id, number in zip(ids, numbers, strict=True)
-            ]
-
-        call = Call("POST", "/sms_messages/send_bulk", json=body, sends_sms=True)
+        call, parse = send_bulk_call(phone_numbers, message, sms_provider)
         return await self._requester.request(call, parse)
 
     async def status(self, message_id: str) -> MessageStatus:
@@ -106,6 +71,60 @@ class SMS(Resource):
 
         call = Call("GET", "/sms_messages/status", params={"message_id": message_id})
         return await self._requester.request(call, parse)
+
+
+def send_call(
+    phone_number: str, message: str, sms_provider: int | None
+) -> tuple[Call, Callable[[JSONObject], SentMessage]]:
+    """The call of `SMS.send`, its input checked, and the parse of its answer.
+
+    Apart from the method so that the broadcast engine can send it with a
+    `SendTrace` of its own.
+    """
+    number = normalize_phone_number(phone_number)
+    body = _send_body(number, message, sms_provider)
+
+    def parse(answer: Mapping[str, Any]) -> SentMessage:
+        return structure({**answer, "phone_number": number}, SentMessage, raw=answer)
+
+    return Call("POST", "/sms_messages", json=body, sends_sms=True), parse
+
+
+def send_bulk_call(
+    phone_numbers: Iterable[str], message: str, sms_provider: int | None
+) -> tuple[Call, Callable[[JSONObject], list[SentMessage]]]:
+    """The call of `SMS.send_bulk`, its input checked, and the parse of its answer."""
+    if isinstance(phone_numbers, str):
+        raise ValidationError(
+            "phone_numbers must be a list of numbers, not one string",
+            field="phone_numbers",
+        )
+    numbers = [
+        normalize_phone_number(number, field=f"phone_numbers[{index}]")
+        for index, number in enumerate(phone_numbers)
+    ]
+    if not numbers:
+        raise ValidationError("phone_numbers is empty", field="phone_numbers")
+    body = _send_body(",".join(numbers), message, sms_provider)
+
+    def parse(answer: Mapping[str, Any]) -> list[SentMessage]:
+        ids = _split_ids(answer.get("message_ids"))
+        if len(ids) != len(numbers):
+            raise ValueError(
+                f"the gateway returned {len(ids)} message ids for "
+                f"{len(numbers)} numbers"
+            )
+        return [
+            structure(
+                {"message_id": message_id, "phone_number": number},
+                SentMessage,
+                raw=answer,
+            )
+            for message_id, number in zip(ids, numbers, strict=True)
+        ]
+
+    call = Call("POST", "/sms_messages/send_bulk", json=body, sends_sms=True)
+    return call, parse
 
 
 def _send_body(

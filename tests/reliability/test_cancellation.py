@@ -17,7 +17,6 @@ import asyncio
 import gc
 import logging
 import warnings
-from pathlib import Path
 
 import anyio
 import anyio.lowlevel
@@ -27,6 +26,8 @@ import sniffio
 from iprogsms_async import ClientStateError, IProgSMS
 from iprogsms_async.broadcast import ACCEPTED, UNKNOWN
 from iprogsms_async.testing import FakeGateway
+
+from ..loopback import sockets_to
 
 pytestmark = pytest.mark.anyio
 
@@ -41,33 +42,6 @@ class _Records(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
-
-
-def sockets_to(port: int) -> set[str]:
-    """This process's open TCP sockets connected to ``port`` on loopback.
-
-    Read from /proc (Linux); elsewhere the set is empty and nothing is checked.
-    """
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if int(fields[2].rsplit(":", 1)[1], 16) == port:  # the remote port
-                inodes.add(f"socket:[{fields[9]}]")
-    found = set()
-    fds = Path("/proc/self/fd")
-    for fd in fds.iterdir() if fds.is_dir() else ():
-        try:
-            target = str(fd.readlink())
-        except OSError:  # closed meanwhile
-            continue
-        if target in inodes:
-            found.add(target)
-    return found
 
 
 @pytest.fixture
