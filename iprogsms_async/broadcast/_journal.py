@@ -118,7 +118,15 @@ class Journal(BatchingJournal):
         await self._run(_write, self._db, rows)
 
     async def _close(self) -> None:
-        await self._run(self._db.close)
+        try:
+            await self._run(self._db.close)
+        finally:
+            # Also here, should the wait above be cancelled (a loop that ends
+            # cancels every task, this one's too): at once, after any call
+            # still in its thread, so that no lock is held until garbage
+            # collection. Closing twice is harmless.
+            with self._in_use:
+                self._db.close()
 
     async def _run(self, func: Callable[..., T], *args: object) -> T:
         try:

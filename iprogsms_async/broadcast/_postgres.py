@@ -236,7 +236,15 @@ class PostgresJournal(BatchingJournal):
         await self._run(_write, self._db, self.name, rows)
 
     async def _close(self) -> None:
-        await self._run(_disconnect, self._db)
+        try:
+            await self._run(_disconnect, self._db)
+        finally:
+            # Also here, should the wait above be cancelled (a loop that ends
+            # cancels every task, this one's too): at once, after any call
+            # still in its thread, so that no lock is held until garbage
+            # collection. Closing twice is harmless.
+            with self._in_use:
+                _disconnect(self._db)
 
     async def _run(self, func: Callable[..., T], *args: object) -> T:
         return await _in_thread(
