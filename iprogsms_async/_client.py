@@ -87,7 +87,7 @@ class _Settings:
 class IProgSMS:
     """An asynchronous client for the iProgSMS gateway.
 
-    Use it as an async context manager, or call `aclose` when done::
+    Use it as an async context manager, or call `aclose` when done:
 
         async with IProgSMS() as client:  # token from IPROGSMS_API_TOKEN
             sent = await client.sms.send("0917 125 1234", "Your bill is due")
@@ -388,7 +388,7 @@ class IProgSMS:
     ) -> AsyncIterator[BroadcastStream]:
         """Run a broadcast and iterate its results as each recipient settles.
 
-        ::
+        For example:
 
 
             async with client.broadcast_stream(numbers, message="Hi") as results:

@@ -80,7 +80,7 @@ class RedisRateLimit:
     Pass it as a client's ``rate_limit``; every client given the same
     ``key`` on the same Redis, in any process on any machine, shares one
     limit of ``rate`` requests a second (plus a burst of ``burst``) and one
-    pause::
+    pause:
 
         limit = RedisRateLimit("redis://redis:6379/0", key="account-1", rate=20)
         async with limit, IProgSMS(rate_limit=limit) as client:

@@ -69,7 +69,7 @@ def set_testing(testing: bool, *, retry_after_cap: float | None = None) -> _Rest
     In testing mode a retry happens exactly when it would in production, but
     the computed backoff is zero, and a server-given ``Retry-After`` is waited
     for up to ``retry_after_cap`` seconds (as given when None). Use it as a
-    call, or as a context manager that restores the previous mode::
+    call, or as a context manager that restores the previous mode:
 
         with set_testing(True):
             ...  # a test whose fake answers 503 once retries at once

@@ -1,25 +1,12 @@
-"""The README's client examples run as written, against the fake gateway over HTTP."""
+"""The README's examples run as written, against the fake gateway over HTTP."""
 
-import re
-import textwrap
-from pathlib import Path
+from collections import Counter
 
 import pytest
 
 from iprogsms_async.testing import FakeGateway
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-
-pytestmark = pytest.mark.skipif(
-    not README.exists(), reason="no README beside the tests"
-)
-
-
-def block_after(heading: str) -> str:
-    """The first python code block of the section with this heading."""
-    text = README.read_text(encoding="utf-8")
-    section = text.split(f"\n## {heading}\n", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+from .doc_blocks import code_block, run_async_block
 
 
 @pytest.fixture
@@ -31,16 +18,43 @@ def served(monkeypatch):
         yield fake
 
 
+def test_the_first_example_runs_as_written(served, anyio_backend, capsys):
+    code = code_block("README.md", "iprogsms-async")
+    run_async_block(code, {}, backend=anyio_backend, name="README first example")
+    message_id = capsys.readouterr().out.strip()
+    assert served.message(message_id).message == "Your bill is due on the 8th"
+
+
 def test_the_quick_start_runs_as_written(served, capsys):
-    exec(compile(block_after("Quick start"), "README quick start", "exec"), {})  # noqa: S102
+    code = code_block("README.md", "Quick start")
+    exec(compile(code, "README quick start", "exec"), {})  # noqa: S102
     message_id, status = capsys.readouterr().out.split()
     assert served.message(message_id).phone_number == "09171251234"
     assert status == "delivered"  # the fake delivers at once unless told otherwise
 
 
-def test_every_operation_runs_as_written(served):
-    body = textwrap.indent(block_after("Every operation"), "    ")
-    program = f"import anyio\n\nasync def _main():\n{body}\n\nanyio.run(_main)\n"
-    exec(compile(program, "README every operation", "exec"), {})  # noqa: S102
-    assert served.texts_to("09171251234")  # the single send, the bulk one, the OTP
-    assert served.reminders == {}  # created, then deleted
+def test_the_broadcast_runs_as_written_and_resumes(
+    served, anyio_backend, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    code = code_block("README.md", "A broadcast")
+    run_async_block(code, {}, backend=anyio_backend, name="README broadcast")
+    assert capsys.readouterr().out.strip() == "Counter({'delivered': 3})"
+    assert (tmp_path / "bills-2025-03.sqlite").exists()
+    assert sorted(m.phone_number for m in served.messages) == [
+        "09171251234",
+        "09181234567",
+        "09181234568",
+    ]
+    # Run again, as the comment says: the journal sends no one a second text.
+    run_async_block(code, {}, backend=anyio_backend, name="README broadcast")
+    assert capsys.readouterr().out.strip() == "Counter({'delivered': 3})"
+    assert len(served.messages) == 3
+    assert served.requests["POST /sms_messages"] == 3
+
+
+def test_the_testing_example_runs_as_written(anyio_backend):
+    code = code_block("README.md", "Testing your code")
+    found = run_async_block(code, {}, backend=anyio_backend, name="README testing")
+    assert found["sent"].phone_number == "09171251234"
+    assert Counter(found["fake"].requests) == Counter({"POST /sms_messages": 1})

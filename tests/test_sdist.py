@@ -3,7 +3,7 @@
 Builds both with the build backend itself (hatchling, in the dev group: no
 network, no isolated build environment), unpacks the sdist in a temporary
 folder and runs its tests from there: all of them collected, a few of the
-fast ones that read the examples, the benchmarks and the README run.
+fast ones that read the examples, the benchmarks, the README and the docs run.
 """
 
 import os
@@ -59,10 +59,17 @@ def test_the_sdist_has_the_licence_examples_and_benchmark_scripts(unpacked):
     assert (unpacked / "benchmarks" / "bench_broadcast.py").is_file()
     assert (unpacked / "benchmarks" / "_harness.py").is_file()
     assert not (unpacked / "benchmarks" / "out").exists()
+    # The description's build hook, to build a wheel from the sdist, and the
+    # documentation its tests read.
+    assert (unpacked / "hatch_build.py").is_file()
+    assert (unpacked / "mkdocs.yml").is_file()
+    assert (unpacked / "docs" / "client.md").is_file()
     metadata = (unpacked / "PKG-INFO").read_text(encoding="utf-8")
     assert "License-Expression: MIT" in metadata
     assert "License-File: LICENSE" in metadata
     assert "Project-URL: iProgSMS gateway, https://www.iprogsms.com" in metadata
+    assert "Description-Content-Type: text/markdown" in metadata
+    assert "## Quick start" in metadata  # the README is the description
 
 
 def test_the_wheel_has_the_licence(tmp_path):
@@ -102,6 +109,7 @@ def test_the_sdist_runs_the_tests_that_read_examples_and_benchmarks(unpacked):
         "-q",
         "tests/examples/test_fastapi.py",
         "tests/test_readme.py",
+        "tests/test_docs_blocks.py",
         "tests/test_benchmarks_smoke.py::test_every_script_is_smoke_tested",
         "tests/test_benchmarks_smoke.py::test_every_script_has_a_quick_size",
         "tests/cli/test_help.py",

@@ -56,7 +56,7 @@ class RecipientsFile:
     overlong line is skipped and recorded in `problems`. ``lines`` gives the
     file line of each item yielded, in order.
 
-    ::
+    For example:
 
         recipients = RecipientsFile("customers.csv", message="Your bill is due")
         report = await client.broadcast(recipients)

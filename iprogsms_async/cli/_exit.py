@@ -1,4 +1,4 @@
-"""The command line's exit codes: one meaning each, documented in the README."""
+"""The command line's exit codes: one meaning each, documented in docs/cli.md."""
 
 from __future__ import annotations
 

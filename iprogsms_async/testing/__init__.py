@@ -1,6 +1,6 @@
 """A faithful, stateful fake of the iProgSMS gateway, for tests, demos and benchmarks.
 
-::
+For example:
 
     from iprogsms_async.testing import FakeGateway, Faults
 

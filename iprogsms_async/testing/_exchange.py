@@ -72,7 +72,7 @@ class Engine:
 class Exchange:
     """One request in flight. Entering it counts it and decides its fault.
 
-    Usage, as both front-ends do::
+    Usage, as both front-ends do:
 
         with engine.exchange(method, path, query, body, content_type) as exchange:
             answer = await exchange.respond()   # a Reply, or a Drop

@@ -161,7 +161,7 @@ class Faults:
     meet that fault; at most one fault strikes a request, so the rates may add
     up to 1 at most. Latency applies to every selected request, faulty or not.
 
-    Example::
+    For example:
 
         FakeGateway(faults=Faults(server_error_after_accept=0.1, endpoints="sends"))
     """

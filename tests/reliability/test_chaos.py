@@ -69,7 +69,7 @@ async def run_chaos(count, *, concurrency, poll):
 
 
 def check_report(fake, wire, numbers, report):
-    """Everything the chaos run must keep; returns the figures for the README."""
+    """Everything the chaos run must keep; returns the figures in the docs."""
     results = report.results
     # Every recipient has exactly one result.
     assert [r.index for r in results] == list(range(len(numbers)))

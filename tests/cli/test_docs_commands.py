@@ -1,26 +1,17 @@
-"""The README's list of commands works as a sequence against a served sandbox."""
+"""The command line page's commands work as a sequence against a served sandbox."""
 
 import re
 import shlex
-from pathlib import Path
-
-import pytest
 
 from iprogsms_async.cli import ExitCode, run
 from iprogsms_async.cli._parser import DEFAULT_PORT
 from iprogsms_async.testing import FakeGateway
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-pytestmark = pytest.mark.skipif(
-    not README.exists(), reason="no README beside the tests"
-)
+from ..doc_blocks import code_block
 
 
 def commands_block():
-    section = README.read_text(encoding="utf-8").split("\n## Command line\n", 1)[1]
-    block = re.search(r"```console\n(.*?)```", section, re.DOTALL).group(1)
-    return block.splitlines()
+    return code_block("docs/cli.md", "Command line", language="console").splitlines()
 
 
 def test_the_command_line_list_runs_in_order_against_sandbox_serve(capsys, monkeypatch):
@@ -40,7 +31,7 @@ def test_the_command_line_list_runs_in_order_against_sandbox_serve(capsys, monke
         monkeypatch.setenv("IPROGSMS_BASE_URL", base_url)
         for number, line in enumerate(lines[2:], start=2):
             if not line.startswith("$ "):
-                assert out.strip() == line  # the output the README shows
+                assert out.strip() == line  # the output the page shows
                 continue
             argv = shlex.split(line.removeprefix("$ "), comments=True)[1:]
             argv = [printed.get(word, word) for word in argv]
