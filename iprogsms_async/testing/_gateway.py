@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from typing import TYPE_CHECKING
@@ -11,6 +10,7 @@ import attrs
 
 from .._client import DEFAULT_TIMEOUT, IProgSMS
 from .._phone import normalize_phone_number
+from .._validation import INTEGER, NON_NEGATIVE_INT, SECONDS, SHARE, TOKEN, optional
 from ._asgi import FakeASGIApp
 from ._exchange import Engine, Exchange
 from ._faults import FaultChanges, FaultKind, FaultPlan, Faults, resolve_endpoints
@@ -80,6 +80,9 @@ class FakeGateway:
         faults: Faults from the start; none by default.
         clock: Seconds since the epoch, `time.time` by default; pass a
             `ManualClock` to move time by hand.
+
+    A knob of the wrong type or value raises `ConfigurationError` (a
+    `ValueError`) naming it, as the client's own settings do.
     """
 
     def __init__(
@@ -93,16 +96,12 @@ class FakeGateway:
         faults: Faults | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        _check_token(token)
-        _check_credits(credits)
-        _check_number(delivery_delay, "delivery_delay", high=math.inf)
-        _check_number(failure_rate, "failure_rate", high=1.0)
-        _check_seed(seed)
+        token = TOKEN.setting(token, "token")
         store = Store(
-            credits=credits,
-            delivery_delay=float(delivery_delay),
-            failure_rate=float(failure_rate),
-            seed=seed,
+            credits=NON_NEGATIVE_INT.setting(credits, "credits"),
+            delivery_delay=SECONDS.setting(delivery_delay, "delivery_delay"),
+            failure_rate=SHARE.setting(failure_rate, "failure_rate"),
+            seed=optional(INTEGER).setting(seed, "seed"),
             clock=clock or time.time,
         )
         plan = FaultPlan(Faults() if faults is None else faults, seed)
@@ -176,9 +175,9 @@ class FakeGateway:
 
     @credits.setter  # noqa: A003 -- a property, not the builtin
     def credits(self, value: int) -> None:
-        _check_credits(value)
+        checked = NON_NEGATIVE_INT.setting(value, "credits")
         with self._engine.lock:
-            self._engine.store.credits = value
+            self._engine.store.credits = checked
 
     # --- what happened ----------------------------------------------------------
 
@@ -328,30 +327,3 @@ class FakeGateway:
             store = self._engine.store
             texts, balance = len(store.messages), store.credits
         return f"<FakeGateway texts={texts} credits={balance}>"
-
-
-def _check_token(token: object) -> None:
-    if not isinstance(token, str) or not token or token != token.strip():
-        raise ValueError("token must be a non-empty string without spaces around it")
-
-
-def _check_number(value: object, name: str, *, high: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or math.isnan(value)
-        or not 0 <= value <= high
-        or (high == math.inf and value == math.inf)
-    ):
-        limit = "" if high == math.inf else f" and <= {high:g}"
-        raise ValueError(f"{name} must be a number >= 0{limit}, not {value!r}")
-
-
-def _check_seed(seed: object) -> None:
-    if seed is not None and type(seed) is not int:
-        raise TypeError(f"seed must be an int or None, not {seed!r}")
-
-
-def _check_credits(value: object) -> None:
-    if type(value) is not int or value < 0:
-        raise ValueError(f"credits must be an integer >= 0, not {value!r}")

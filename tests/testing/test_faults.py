@@ -5,6 +5,7 @@ from collections import Counter
 import httpx
 import pytest
 
+from iprogsms_async import ConfigurationError
 from iprogsms_async.testing import (
     ENDPOINTS,
     FAULT_KINDS,
@@ -121,7 +122,7 @@ async def test_fail_next_can_target_endpoints_and_queues_in_order(raw, fake):
 def test_fail_next_refuses_unknown_kinds_and_counts(fake):
     with pytest.raises(ValueError, match="unknown fault"):
         fake.fail_next("explode")
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="whole number >= 1"):
         fake.fail_next("html", 0)
     with pytest.raises(ValueError, match="unknown endpoint"):
         fake.fail_next("html", endpoints="GET /nope")
@@ -139,7 +140,7 @@ async def test_faults_change_at_runtime_and_clear(raw, fake):
     fake.clear_faults()
     assert fake.faults == Faults()
     assert (await send(raw)).status_code == 200
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigurationError, match="faults must be a Faults"):
         fake.faults = {"rate_limit": 1.0}
 
 
