@@ -12,7 +12,7 @@ from .._client import DEFAULT_TIMEOUT, IProgSMS
 from .._phone import normalize_phone_number
 from .._validation import INTEGER, NON_NEGATIVE_INT, SECONDS, SHARE, TOKEN, optional
 from ._asgi import FakeASGIApp
-from ._exchange import Engine, Exchange
+from ._exchange import Engine
 from ._faults import FaultChanges, FaultKind, FaultPlan, Faults, resolve_endpoints
 from ._routes import PREFIX
 from ._serve import serve_in_loop, serve_in_thread
@@ -26,9 +26,16 @@ if TYPE_CHECKING:
     import httpx
     from typing_extensions import Unpack  # typing's own from 3.11
 
+    from ._exchange import Exchange
     from ._records import RecordedMessage, RecordedReminder
 
-__all__ = ["DEFAULT_CREDITS", "DEFAULT_TOKEN", "IN_PROCESS_BASE_URL", "FakeGateway"]
+__all__ = [
+    "DEFAULT_CREDITS",
+    "DEFAULT_TOKEN",
+    "IN_PROCESS_BASE_URL",
+    "FakeGateway",
+    "exchange",
+]
 
 DEFAULT_TOKEN = "test-token"  # noqa: S105 -- the fake's made-up token
 """The token a `FakeGateway` accepts unless given another."""
@@ -253,15 +260,20 @@ class FakeGateway:
 
     # --- ways in ------------------------------------------------------------------
 
-    def transport(self) -> FakeTransport:
+    def transport(self) -> httpx.AsyncBaseTransport:
         """An httpx transport answering from this fake, in-process."""
-        return FakeTransport(self)
+        return FakeTransport(self._engine)
 
     @property
     def app(self) -> FakeASGIApp:
-        """This fake as an ASGI application (paths under ``/api/v1``)."""
+        """This fake as an ASGI application (paths under ``/api/v1``).
+
+        Serve it with any ASGI server, or mount it in an app of yours. A
+        dropped connection is the app raising ``ConnectionDropped`` (from
+        `iprogsms_async.testing.wire`) after the response head.
+        """
         if self._app is None:
-            self._app = FakeASGIApp(self)
+            self._app = FakeASGIApp(self._engine)
         return self._app
 
     def client(
@@ -306,24 +318,27 @@ class FakeGateway:
         """
         return serve_in_loop(self.app, host=host, port=port, path=PREFIX)
 
-    def exchange(
-        self,
-        method: str,
-        path: str,
-        query: bytes,
-        body: bytes,
-        content_type: str | None,
-    ) -> Exchange:
-        """Low level: one request through the fake, for a front-end of your own.
-
-        ``path`` is the full path (``/api/v1/...``). Use the result as a
-        context manager and await its ``respond()``: a `Reply`, or a `Drop`
-        when the connection must be dropped.
-        """
-        return self._engine.exchange(method, path, query, body, content_type)
-
     def __repr__(self) -> str:
         with self._engine.lock:
             store = self._engine.store
             texts, balance = len(store.messages), store.credits
         return f"<FakeGateway texts={texts} credits={balance}>"
+
+
+def exchange(
+    gateway: FakeGateway,
+    method: str,
+    path: str,
+    query: bytes = b"",
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> Exchange:
+    """Low level: one request through ``gateway``, for a front-end of your own.
+
+    ``path`` is the full path (``/api/v1/...``). Use the result as a context
+    manager (entering it counts the request and decides its fault) and await
+    its ``respond()``: a `Reply`, or a `Drop` when the connection must be
+    dropped.
+    """
+    engine: Engine = gateway._engine  # noqa: SLF001 -- the wire's view of the fake
+    return engine.exchange(method, path, query, body, content_type)
