@@ -71,7 +71,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-U = TypeVar("U")
 
 SMS_PROVIDERS = (0, 1, 2)
 """The values the gateway accepts for ``sms_provider``."""
@@ -133,20 +132,23 @@ class Check(Generic[T]):
 
     def setting(self, value: object, field: str) -> T:
         """``value``, converted, if it meets the rule; else `ConfigurationError`."""
-        if self._read is not None:
-            value = self._read(value)
-        problem = self.problem(value)
-        if problem is not None:
-            raise ConfigurationError(f"{field} {problem}", field=field)
-        return self._convert(value)
+        return self._checked(value, field, ConfigurationError)
 
     def argument(self, value: object, field: str) -> T:
         """``value``, converted, if it meets the rule; else `ValidationError`."""
+        return self._checked(value, field, ValidationError)
+
+    def _checked(
+        self,
+        value: object,
+        field: str,
+        error: type[ConfigurationError | ValidationError],
+    ) -> T:
         if self._read is not None:
             value = self._read(value)
         problem = self.problem(value)
         if problem is not None:
-            raise ValidationError(f"{field} {problem}", field=field)
+            raise error(f"{field} {problem}", field=field)
         return self._convert(value)
 
     def __call__(
