@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from ._segments import SegmentCount, count_segments
     from .broadcast import (
         BroadcastEstimate,
+        BroadcastOptionChanges,
+        BroadcastOptions,
         BroadcastProgress,
         BroadcastReport,
         BroadcastResult,
@@ -68,6 +70,8 @@ _HOMES: dict[str, str] = {
     "AuthenticationError": "_errors",
     "BadRequestError": "_errors",
     "BroadcastEstimate": "broadcast",
+    "BroadcastOptionChanges": "broadcast",
+    "BroadcastOptions": "broadcast",
     "BroadcastProgress": "broadcast",
     "BroadcastReport": "broadcast",
     "BroadcastResult": "broadcast",
@@ -130,6 +134,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BroadcastEstimate",
+    "BroadcastOptionChanges",
+    "BroadcastOptions",
     "BroadcastProgress",
     "BroadcastReport",
     "BroadcastResult",

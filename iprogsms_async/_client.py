@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 import httpx
@@ -22,24 +21,24 @@ from ._transports import (
     check_http_backend,
     gate_for,
 )
-from ._validation import is_positive_number
+from ._validation import BASE_URL, NON_NEGATIVE_INT, TIMEOUT, TOKEN
 from ._version import __version__
-from .broadcast import DEFAULT_NON_FINAL_STATUSES, BroadcastConfig
+from .broadcast._options import choose_options
 from .broadcast._recipients import check_recipients
 from .broadcast._stream import collect, open_stream
 from .resources import OTP, SMS, Account, PhoneNumbers, Reminders
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable
+    from collections.abc import AsyncIterator, Callable
     from types import TracebackType
 
-    from typing_extensions import Self
+    from typing_extensions import Self, Unpack  # typing's own from 3.11
 
     from ._transports import HTTPBackend
     from .broadcast import (
-        BroadcastProgress,
+        BroadcastOptionChanges,
+        BroadcastOptions,
         BroadcastReport,
-        BroadcastResult,
         BroadcastStream,
         Recipients,
     )
@@ -288,58 +287,26 @@ class IProgSMS:
         self,
         recipients: Recipients,
         *,
-        message: str | None = None,
-        concurrency: int = 50,
-        rate_limit: float | None = None,
-        sms_provider: int | None = None,
-        batch_size: int | None = None,
-        poll: bool = True,
-        poll_interval: float = 2.0,
-        poll_max_interval: float = 60.0,
-        poll_timeout: float = 600.0,
-        non_final_statuses: Iterable[str] = DEFAULT_NON_FINAL_STATUSES,
-        deduplicate: bool = True,
-        journal: str | os.PathLike[str] | None = None,
-        dry_run: bool = False,
-        check_credits: bool = False,
-        on_progress: Callable[[BroadcastProgress], object] | None = None,
-        on_result: Callable[[BroadcastResult], object] | None = None,
+        options: BroadcastOptions | None = None,
+        **changes: Unpack[BroadcastOptionChanges],
     ) -> BroadcastReport:
         """Text many recipients, poll each text to delivery, and report every one.
 
+        ::
+
+            report = await client.broadcast(numbers, message="Hi", concurrency=20)
+            report = await client.broadcast(numbers, options=nightly, message="Hi")
+
         Args:
             recipients: An iterable or async iterable of phone numbers (each
-                sent ``message``), ``(phone_number, message)`` pairs or
-                `Outgoing` items. Read lazily, only as workers free up.
-            message: The text for items that are bare numbers.
-            concurrency: Requests in flight at most, sends and polls together.
-            rate_limit: Requests a second across all workers; None for none.
-            sms_provider: The gateway's provider (0, 1 or 2) for every send.
-            batch_size: Send recipients sharing a text through ``send_bulk``
-                in chunks of this many; None sends one request per recipient.
-            poll: Poll each accepted text until final; False leaves it
-                ``accepted``.
-            poll_interval: The first wait before polling, doubled (with
-                jitter) after each non-final answer up to
-                ``poll_max_interval``.
-            poll_max_interval: The longest wait between two polls.
-            poll_timeout: Seconds after acceptance to stop polling; the
-                result then keeps its last status (e.g. ``pending``).
-            non_final_statuses: Statuses polled again.
-            deduplicate: Send the same text to the same number once; later
-                copies are reported ``duplicate``.
-            journal: A file recording every send as it happens. Running the
-                same broadcast again with it skips recipients already sent
-                (and goes on polling them), so a crash never texts anyone
-                twice.
-            dry_run: Check every recipient and count segments; send nothing.
-            check_credits: Compare the estimate with the account's credits
-                first and raise `InsufficientCreditsError` when short. Reads
-                the whole input into memory first.
-            on_progress: Called with running counts a few times a second and
-                once at the end.
-            on_result: Called with each result the moment it is final,
-                including during a cancellation's drain.
+                sent the ``message`` option), ``(phone_number, message)``
+                pairs or `Outgoing` items. Read lazily, only as workers free
+                up.
+            options: A `BroadcastOptions`; the defaults when None.
+            **changes: Any `BroadcastOptions` field by name (``message``,
+                ``concurrency``, ``rate_limit``, ``journal``, ``on_result``,
+                ...), overriding ``options``. See `BroadcastOptions` for what
+                each one means.
 
         Returns:
             A `BroadcastReport`: one `BroadcastResult` per input item, in
@@ -357,51 +324,39 @@ class IProgSMS:
         wire finish and records them (``on_result``, the journal), then
         re-raises the cancellation.
 
-        Every option is checked first: a wrong type or value raises
-        `ConfigurationError` (`ValidationError` for ``message``,
-        ``sms_provider`` and ``recipients``) before anything is read or sent.
+        Everything is checked first, before anything is read or sent:
+        ``recipients`` that cannot be read raise `ValidationError`; a wrong
+        option raises `ConfigurationError`, and a keyword that is not an
+        option `TypeError`. It runs `broadcast_stream` to the end.
         """
-        config = _broadcast_config(locals())
-        return await collect(self, recipients, config)
+        return await collect(
+            self.broadcast_stream(recipients, options=options, **changes)
+        )
 
     @asynccontextmanager
     async def broadcast_stream(
         self,
         recipients: Recipients,
         *,
-        message: str | None = None,
-        concurrency: int = 50,
-        rate_limit: float | None = None,
-        sms_provider: int | None = None,
-        batch_size: int | None = None,
-        poll: bool = True,
-        poll_interval: float = 2.0,
-        poll_max_interval: float = 60.0,
-        poll_timeout: float = 600.0,
-        non_final_statuses: Iterable[str] = DEFAULT_NON_FINAL_STATUSES,
-        deduplicate: bool = True,
-        journal: str | os.PathLike[str] | None = None,
-        dry_run: bool = False,
-        check_credits: bool = False,
-        on_progress: Callable[[BroadcastProgress], object] | None = None,
-        on_result: Callable[[BroadcastResult], object] | None = None,
+        options: BroadcastOptions | None = None,
+        **changes: Unpack[BroadcastOptionChanges],
     ) -> AsyncIterator[BroadcastStream]:
         """Run a broadcast and iterate its results as each recipient settles.
 
         For example:
 
-
             async with client.broadcast_stream(numbers, message="Hi") as results:
                 async for result in results:
                     ...
 
-        Takes the same arguments as `broadcast`. Memory does not grow with
-        the number of recipients (beyond one small key each for
-        ``deduplicate``). Leaving the block early cancels the broadcast,
-        which drains as `broadcast` describes.
+        Takes what `broadcast` takes. Memory does not grow with the number of
+        recipients (beyond one small key each for ``deduplicate``). Leaving
+        the block early cancels the broadcast, which drains as `broadcast`
+        describes.
         """
-        config = _broadcast_config(locals())
-        async with open_stream(self, recipients, config) as stream:
+        check_recipients(recipients)
+        chosen = choose_options(options, changes)
+        async with open_stream(self, recipients, chosen) as stream:
             yield stream
 
     @property
@@ -479,17 +434,6 @@ class IProgSMS:
         return f"<IProgSMS base_url={self._settings.base_url!r}{state}>"
 
 
-def _broadcast_config(arguments: dict[str, Any]) -> BroadcastConfig:
-    """The `BroadcastConfig` of a broadcast call's keyword arguments.
-
-    `IProgSMS.broadcast` and `IProgSMS.broadcast_stream` spell out every
-    option for readers and type checkers; this keeps the two from drifting.
-    """
-    check_recipients(arguments["recipients"])
-    options = {k: v for k, v in arguments.items() if k not in ("self", "recipients")}
-    return BroadcastConfig(**options)
-
-
 def _given(value: V | _NotGiven, current: T, check: Callable[[V], T]) -> T:
     """``check(value)`` of an option given to `IProgSMS.with_options`.
 
@@ -512,61 +456,19 @@ def _check_token(token: object) -> Secret:
     if token is None:
         raise ConfigurationError(
             f"no API token: pass api_token=... or set the {ENV_TOKEN} "
-            "environment variable"
+            "environment variable",
+            field="api_token",
         )
-    if not isinstance(token, str) or not token.strip():
-        raise ConfigurationError("api_token must be a non-empty string")
-    token = token.strip()
-    if any(char.isspace() or not char.isprintable() for char in token):
-        raise ConfigurationError(
-            "api_token must not contain spaces or control characters"
-        )
-    return Secret(token)
+    return Secret(TOKEN.setting(token, "api_token"))
 
 
-def _check_base_url(url: str) -> str:
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise ConfigurationError(f"base_url {url!r} is not a URL: {exc}") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigurationError(
-            f"base_url {url!r} must be an https:// URL with a host, "
-            "like 'https://www.iprogsms.com/api/v1'"
-        )
-    if parsed.scheme == "http" and not _is_loopback(parsed.host):
-        raise ConfigurationError(
-            f"base_url {url!r} uses plain http: the API token would travel "
-            "unencrypted. Use https, or a loopback host for a local fake gateway."
-        )
-    if parsed.query or parsed.fragment or parsed.userinfo:
-        raise ConfigurationError(
-            f"base_url {url!r} must not carry a query, a fragment or credentials"
-        )
-    return str(parsed).rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _check_base_url(url: object) -> str:
+    return BASE_URL.setting(url, "base_url")
 
 
 def _check_timeout(timeout: object) -> httpx.Timeout:
-    if isinstance(timeout, httpx.Timeout):
-        return timeout
-    if is_positive_number(timeout):
-        return httpx.Timeout(float(timeout))
-    raise ConfigurationError(
-        "timeout must be a positive number of seconds or an httpx.Timeout, "
-        f"not {timeout!r}"
-    )
+    return TIMEOUT.setting(timeout, "timeout")
 
 
 def _check_max_retries(value: object) -> int:
-    if type(value) is not int or value < 0:
-        raise ConfigurationError(f"max_retries must be an integer >= 0, not {value!r}")
-    return value
+    return NON_NEGATIVE_INT.setting(value, "max_retries")

@@ -71,7 +71,15 @@ class IProgSMSError(Exception):
 
 
 class ConfigurationError(IProgSMSError, ValueError):
-    """The client was built with a missing or unusable setting."""
+    """A setting is missing or unusable: of the client, a broadcast, a rate limit.
+
+    ``field`` names the setting when one alone is to blame (None for a
+    combination of settings, or an extra that is not installed).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ValidationError(IProgSMSError, ValueError):

@@ -12,8 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from anyio import current_time, sleep
 
-from ._errors import ConfigurationError
-from ._validation import is_positive_number
+from ._validation import POSITIVE_INT, POSITIVE_NUMBER
 
 __all__ = ["RateLimit", "RateLimiter", "check_burst", "check_rate"]
 
@@ -77,15 +76,9 @@ def check_burst(burst: object, rate: float) -> int:
     """``burst`` if it is an integer >= 1; ``ceil(rate / 10)`` (at least 1) for None."""
     if burst is None:
         return max(1, math.ceil(rate / 10))
-    if type(burst) is not int or burst < 1:
-        raise ConfigurationError(f"burst must be an integer >= 1, not {burst!r}")
-    return burst
+    return POSITIVE_INT.setting(burst, "burst")
 
 
 def check_rate(rate: object) -> float:
     """``rate`` as a float if it is a positive number of requests a second."""
-    if is_positive_number(rate):
-        return float(rate)
-    raise ConfigurationError(
-        f"rate_limit must be a positive number of requests a second, not {rate!r}"
-    )
+    return POSITIVE_NUMBER.setting(rate, "rate_limit")

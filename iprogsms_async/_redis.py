@@ -25,6 +25,7 @@ from ._errors import ClientStateError, ConfigurationError
 from ._ratelimit import check_burst, check_rate
 from ._redact import without_password
 from ._transports import refuse_trio
+from ._validation import printable_name
 
 if TYPE_CHECKING:
     from types import ModuleType, TracebackType
@@ -36,6 +37,9 @@ __all__ = ["RedisRateLimit"]
 logger = logging.getLogger("iprogsms_async")
 
 _MICRO = 1_000_000
+_KEY = printable_name(max_length=200, without=("{}", "braces"))
+"""The name of the shared limit, one per account: braces would end Redis's
+hash tag (``{key}``), which keeps the limit's keys in one Cluster slot."""
 _TRIO = (
     "RedisRateLimit (redis-py's asyncio client)",
     "use rate_limit=<requests a second> under trio (a limit per process)",
@@ -115,7 +119,7 @@ class RedisRateLimit:
     ) -> None:
         refuse_trio(*_TRIO)
         module = _import_redis()
-        self.key = _check_key(key)
+        self.key = _KEY.setting(key, "key")
         self.rate = None if rate is None else check_rate(rate)
         self.burst = 1 if self.rate is None else check_burst(burst, self.rate)
         interval = 0.0 if self.rate is None else _MICRO / self.rate
@@ -222,18 +226,3 @@ def _import_redis() -> ModuleType:
             "RedisRateLimit needs redis-py: pip install 'iprogsms-async[redis]'"
         ) from exc
     return module
-
-
-def _check_key(key: object) -> str:
-    if (
-        isinstance(key, str)
-        and key.strip()
-        and len(key) <= 200
-        and key.isprintable()
-        and not {"{", "}"} & set(key)
-    ):
-        return key
-    raise ConfigurationError(
-        "key must name the shared limit (one per account): a non-empty printable "
-        f"string of at most 200 characters without braces, not {key!r}"
-    )

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ._validation import SECONDS, optional
+
 if TYPE_CHECKING:
     from types import TracebackType
 
@@ -40,6 +42,7 @@ class RetryTestingMode:
 
 
 _mode = RetryTestingMode()
+_CAP = optional(SECONDS)
 
 
 class _Restore:
@@ -75,14 +78,9 @@ def set_testing(testing: bool, *, retry_after_cap: float | None = None) -> _Rest
             ...  # a test whose fake answers 503 once retries at once
     """
     global _mode  # noqa: PLW0603 -- one process-wide switch, as stamina's
-    if retry_after_cap is not None and not (
-        math.isfinite(retry_after_cap) and retry_after_cap >= 0
-    ):
-        raise ValueError(
-            f"retry_after_cap must be a finite number >= 0, not {retry_after_cap!r}"
-        )
+    cap = _CAP.setting(retry_after_cap, "retry_after_cap")
     before = _mode
-    _mode = RetryTestingMode(testing=bool(testing), retry_after_cap=retry_after_cap)
+    _mode = RetryTestingMode(testing=bool(testing), retry_after_cap=cap)
     return _Restore(before)
 
 

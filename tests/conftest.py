@@ -21,7 +21,7 @@ import pytest
 import respx
 
 from iprogsms_async import IProgSMS, IProgSMSError
-from iprogsms_async.testing import DEFAULT_TOKEN, set_testing
+from iprogsms_async.testing import FakeGateway, set_testing
 
 from .servers import (  # noqa: F401 -- fixtures for the tests of the stores
     iprogsms_postgresql_database,
@@ -55,7 +55,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 AUDITED_TOKENS = frozenset(
     {
         TOKEN,
-        DEFAULT_TOKEN,
+        FakeGateway().token,  # the fake's default
         "fake-token-0123456789",  # tests/testing/helpers.py
         "bench-token-0123456789",  # benchmarks
         "env-token",

@@ -217,9 +217,9 @@ async def test_an_unreachable_redis_sends_nothing(redis_key):
 @pytest.mark.parametrize(
     ("options", "match"),
     [
-        ({"key": "", "rate": 5}, "key must name"),
+        ({"key": "", "rate": 5}, "key must be a non-empty printable string"),
         ({"key": "a{b}", "rate": 5}, "without braces"),
-        ({"key": "k", "rate": 0}, "positive number"),
+        ({"key": "k", "rate": 0}, "rate_limit must be a number > 0"),
         ({"key": "k", "rate": 5, "burst": 0}, "burst"),
     ],
 )

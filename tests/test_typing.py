@@ -1,4 +1,4 @@
-"""A user's typo in a status or a fault's name fails ``mypy --strict``.
+"""A user's typo in a status, a fault's name or a broadcast option fails mypy.
 
 Runs mypy on a small program the way a user's project would be checked, and
 asserts it reports exactly the lines marked ``# error``, and nothing else.
@@ -17,7 +17,14 @@ from iprogsms_async.testing import FaultChanges, Faults
 ROOT = Path(__file__).resolve().parents[1]
 
 PROGRAM = """\
-from iprogsms_async import BroadcastReport, BroadcastResult, GatewayStatus
+from iprogsms_async import (
+    BroadcastOptionChanges,
+    BroadcastOptions,
+    BroadcastReport,
+    BroadcastResult,
+    GatewayStatus,
+    IProgSMS,
+)
 from iprogsms_async.broadcast import ACCEPTED, UNKNOWN
 from iprogsms_async.testing import FakeGateway, FaultChanges
 
@@ -36,6 +43,21 @@ def faults(fake: FakeGateway, changes: FaultChanges) -> None:
     fake.update_faults(**changes)
     fake.update_faults(rate_limt=0.2)  # error
     fake.update_faults(rate_limit="often")  # error
+
+
+async def broadcasts(client: IProgSMS, changes: BroadcastOptionChanges) -> None:
+    options = BroadcastOptions(concurrency=5, progress_interval=0.5)
+    await client.broadcast(["09171251234"], options=options, message="Hi")
+    await client.broadcast(["09171251234"], message="Hi", progress_interval=1.0)
+    await client.broadcast(["09171251234"], options=options.replace(poll=False))
+    async with client.broadcast_stream(["09171251234"], **changes) as results:
+        async for result in results:
+            result.status
+    await client.broadcast(["09171251234"], concurency=5)  # error
+    await client.broadcast(["09171251234"], poll="no")  # error
+    await client.broadcast(["09171251234"], options={"poll": False})  # error
+    BroadcastOptions(dry_run="yes")  # error
+    options.replace(concurency=5)  # error
 """
 
 

@@ -1,7 +1,7 @@
 """Broadcasts: thousands of texts with bounded concurrency, polled to delivery."""
 
-from ._config import BroadcastConfig
 from ._file import FileProblem, RecipientsFile
+from ._options import BroadcastOptionChanges, BroadcastOptions
 from ._recipients import Outgoing, RecipientInput, Recipients
 from ._report import (
     ACCEPTED,
@@ -34,8 +34,9 @@ __all__ = [
     "NOT_SENT",
     "REJECTED",
     "UNKNOWN",
-    "BroadcastConfig",
     "BroadcastEstimate",
+    "BroadcastOptionChanges",
+    "BroadcastOptions",
     "BroadcastProgress",
     "BroadcastReport",
     "BroadcastResult",

@@ -63,8 +63,8 @@ if TYPE_CHECKING:
     from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
     from .._client import IProgSMS
-    from ._config import BroadcastConfig
     from ._journal import Key
+    from ._options import BroadcastOptions
     from ._recipients import Recipients
     from ._report import BroadcastStatus, ResultStatus
 
@@ -101,7 +101,7 @@ class BroadcastRun:
     """One run of a broadcast: reads, sends, polls, and reports each recipient."""
 
     def __init__(
-        self, client: IProgSMS, recipients: Recipients, config: BroadcastConfig
+        self, client: IProgSMS, recipients: Recipients, config: BroadcastOptions
     ) -> None:
         self._config = config
         self._recipients = recipients

@@ -18,7 +18,7 @@ import attrs
 
 from .._errors import InvalidPhoneNumber, ValidationError
 from .._phone import normalize_phone_number
-from .._validation import check_message
+from .._validation import MESSAGE
 from ._recipients import Outgoing
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class RecipientsFile:
         self, path: str | os.PathLike[str], *, message: str | None = None
     ) -> None:
         self.path = path
-        self.message = None if message is None else check_message(message)
+        self.message = None if message is None else MESSAGE.argument(message, "message")
         self.problems: list[FileProblem] = []
         self.lines: list[int] = []
 
@@ -235,7 +235,7 @@ class RecipientsFile:
                     "no message: the row has none and no default was given",
                     field="message",
                 )
-            check_message(text)
+            MESSAGE.argument(text, "message")
         except ValidationError as error:
             self.problems.append(FileProblem(number, str(error)))
             return None

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import anyio
 import attrs
 
-from .._errors import ConfigurationError
 from .._shielding import complete
+from .._validation import printable_name
 
 if TYPE_CHECKING:
     import threading
@@ -77,18 +77,10 @@ class JournalEntry:
 
 def check_name(name: object) -> str:
     """Return ``name`` if it can name a broadcast: a short printable string."""
-    if (
-        isinstance(name, str)
-        and name.strip()
-        and len(name) <= MAX_NAME
-        and name.isprintable()
-    ):
-        return name
-    shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:60] + "..."
-    raise ConfigurationError(
-        f"a broadcast's name must be a non-empty printable string of at most "
-        f"{MAX_NAME} characters, not {shown}"
-    )
+    return _NAME.setting(name, "name")
+
+
+_NAME = printable_name(max_length=MAX_NAME)
 
 
 def text_digest(text: str) -> str:

@@ -23,8 +23,8 @@ from ._report import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from ._config import BroadcastConfig
     from ._journal import Journal, JournalEntry
+    from ._options import BroadcastOptions
     from ._recipients import RecipientInput, Recipients
 
 __all__ = ["estimate", "materialize", "resumed_result"]
@@ -44,7 +44,7 @@ async def materialize(recipients: Recipients) -> list[RecipientInput]:
 
 async def estimate(
     recipients: Recipients,
-    config: BroadcastConfig,
+    config: BroadcastOptions,
     journal: Journal | None,
     on_result: Callable[[BroadcastResult], Awaitable[None]] | None = None,
 ) -> BroadcastEstimate:

@@ -11,7 +11,7 @@ import attrs
 
 from .._errors import IProgSMSError, ValidationError
 from .._phone import normalize_phone_number
-from .._validation import check_message
+from .._validation import MESSAGE
 from ._report import BroadcastResult
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def _check(index: int, item: object, default_message: str | None) -> Recipient:
                 "(phone_number, message) pair",
                 field="message",
             )
-        checked = check_message(text, field=f"recipients[{index}].message")
+        checked = MESSAGE.argument(text, f"recipients[{index}].message")
     except ValidationError as problem:
         shown_text = text if isinstance(text, str) else None
         return Recipient(index, _shown(raw_number), shown_text, problem)

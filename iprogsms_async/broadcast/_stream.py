@@ -23,11 +23,12 @@ if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio brings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from contextlib import AbstractAsyncContextManager
 
     from anyio.abc import ObjectReceiveStream
 
     from .._client import IProgSMS
-    from ._config import BroadcastConfig
+    from ._options import BroadcastOptions
     from ._recipients import Recipients
 
 __all__ = ["BroadcastStream", "collect", "open_stream"]
@@ -69,7 +70,7 @@ class BroadcastStream:
 
 @asynccontextmanager
 async def open_stream(
-    client: IProgSMS, recipients: Recipients, config: BroadcastConfig
+    client: IProgSMS, recipients: Recipients, config: BroadcastOptions
 ) -> AsyncIterator[BroadcastStream]:
     """Run a broadcast in a task group for the life of the ``async with`` block.
 
@@ -97,9 +98,9 @@ async def open_stream(
 
 
 async def collect(
-    client: IProgSMS, recipients: Recipients, config: BroadcastConfig
+    opening: AbstractAsyncContextManager[BroadcastStream],
 ) -> BroadcastReport:
-    """Run a broadcast to the end and return every result in input order.
+    """Run the broadcast ``opening`` opens to the end; every result in input order.
 
     An `InsufficientCreditsError` carries the report of every recipient, so
     that who was texted is never lost with the return value.
@@ -107,7 +108,7 @@ async def collect(
     results: list[BroadcastResult] = []
     stream: BroadcastStream | None = None
     try:
-        async with open_stream(client, recipients, config) as stream:
+        async with opening as stream:
             results.extend([result async for result in stream])
     except InsufficientCreditsError as error:
         error.report = _report(results, stream)

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from .._errors import InsufficientCreditsError, IProgSMSError
-from ..broadcast import RecipientsFile
+from ..broadcast import BroadcastOptions, RecipientsFile
 from ._exit import ExitCode
 
 if TYPE_CHECKING:
@@ -168,9 +168,9 @@ class BroadcastView:
         recipients: Iterable[RecipientInput],
         *,
         out: str | None,
-        options: dict[str, Any],
+        options: BroadcastOptions,
     ) -> None:
-        """Broadcast, stopping cleanly on the first Ctrl-C."""
+        """Broadcast with ``options``, stopping cleanly on the first Ctrl-C."""
         line = ProgressLine(self.errors, self.total)
 
         def on_progress(snapshot: BroadcastProgress) -> None:
@@ -186,7 +186,10 @@ class BroadcastView:
 
             async def body() -> None:
                 async with client.broadcast_stream(
-                    recipients, on_progress=on_progress, on_result=on_result, **options
+                    recipients,
+                    options=options,
+                    on_progress=on_progress,
+                    on_result=on_result,
                 ) as results:
                     async for _ in results:
                         pass
@@ -297,15 +300,16 @@ async def broadcast_command(
         # Not in the sandbox: a journal of fake sends would make a real run
         # skip those recipients as already sent.
         journal = f"{path}.journal.sqlite"
-    options: dict[str, Any] = {
-        "concurrency": args.concurrency,
-        "rate_limit": args.rate_limit,
-        "batch_size": args.batch_size,
-        "sms_provider": args.sms_provider,
-        "poll": args.poll,
-        "poll_timeout": args.poll_timeout,
-        "check_credits": args.check_credits,
-    }
+    options = BroadcastOptions(
+        concurrency=args.concurrency,
+        rate_limit=args.rate_limit,
+        batch_size=args.batch_size,
+        sms_provider=args.sms_provider,
+        poll=args.poll,
+        poll_timeout=args.poll_timeout,
+        check_credits=args.check_credits,
+        journal=journal,
+    )
     if args.sandbox and journal and os.path.exists(journal):  # noqa: ASYNC240, PTH110 -- once
         errors.print(
             f"(sandbox: resuming from {journal}. This fake is new and does not know "
@@ -316,7 +320,9 @@ async def broadcast_command(
         )
     if args.dry_run:
         existing = journal if journal and os.path.exists(journal) else None  # noqa: ASYNC240, PTH110
-        report = await client.broadcast(recipients, dry_run=True, journal=existing)
+        report = await client.broadcast(
+            recipients, options=BroadcastOptions(dry_run=True, journal=existing)
+        )
         return _estimate(
             report.estimate, recipients.problems, console, errors, args.json
         )
@@ -329,9 +335,7 @@ async def broadcast_command(
         line_of=lambda index: recipients.lines[index],
         skipped=lambda: len(recipients.problems),
     )
-    await view.run(
-        client, recipients, out=args.out, options={**options, "journal": journal}
-    )
+    await view.run(client, recipients, out=args.out, options=options)
     resume = shlex.join(["iprogsms", *argv]) if journal else None
     return view.summary(recipients.problems, out=args.out, resume=resume)
 

@@ -1,21 +1,35 @@
 """The ``iprogsms`` command's arguments: one subcommand for every operation.
 
-Imports nothing but argparse, so ``iprogsms --help`` and a mistyped option
-answer at once. Every mistake in the arguments is one line on stderr and
-exit code 2.
+Imports nothing but argparse and the package's own checks, so ``iprogsms
+--help`` and a mistyped option answer at once. Every mistake in the arguments
+is one line on stderr and exit code 2. A flag's number is checked here, to
+name the flag, by the same `Check` the library applies to the option it sets,
+so the two cannot disagree on a limit.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
+from .._validation import (
+    NON_NEGATIVE_INT,
+    PORT,
+    POSITIVE_INT,
+    POSITIVE_NUMBER,
+    POSITIVE_SECONDS,
+    SECONDS,
+    SHARE,
+    SMS_PROVIDERS,
+    Check,
+)
 from .._version import __version__
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+T = TypeVar("T", int, float)
 
 __all__ = ["build_parser", "parse_args"]
 
@@ -78,49 +92,27 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 # --- argument types: each error message says what is accepted --------------
 
 
-def _whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    accepted = (
-        f"a whole number from {minimum} to {maximum}"
-        if maximum is not None
-        else f"a whole number >= {minimum}"
-    )
+def _typed(check: Check[T], parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type: ``parse`` the text, then apply the library's ``check``."""
 
-    def convert(text: str) -> int:
+    def convert(text: str) -> T:
         try:
-            value = int(text)
+            value = parse(text)
         except ValueError:
             value = None
-        if (
-            value is None
-            or value < minimum
-            or (maximum is not None and value > maximum)
-        ):
-            raise argparse.ArgumentTypeError(f"must be {accepted}, not {text!r}")
+        if value is None or not check.accepts(value):
+            raise argparse.ArgumentTypeError(f"must be {check.accepted}, not {text!r}")
         return value
 
+    convert.__name__ = check.accepted  # what argparse would call the type
     return convert
 
 
-def _number(
-    accepted: str, *, low: float, high: float = math.inf, allow_low: bool
-) -> Callable[[str], float]:
-    def convert(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        inside = (low <= value if allow_low else low < value) and value <= high
-        if not (math.isfinite(value) and inside):
-            raise argparse.ArgumentTypeError(f"must be {accepted}, not {text!r}")
-        return value
-
-    return convert
-
-
-_positive_seconds = _number("a number of seconds > 0", low=0.0, allow_low=False)
-_seconds = _number("a number of seconds >= 0", low=0.0, allow_low=True)
-_per_second = _number("a number > 0", low=0.0, allow_low=False)
-_share = _number("a number from 0 to 1", low=0.0, high=1.0, allow_low=True)
+_count = _typed(POSITIVE_INT, int)
+_positive_seconds = _typed(POSITIVE_SECONDS, float)
+_seconds = _typed(SECONDS, float)
+_per_second = _typed(POSITIVE_NUMBER, float)
+_share = _typed(SHARE, float)
 
 
 # --- the options every operation takes ---------------------------------------
@@ -176,7 +168,7 @@ def _provider(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--provider",
         type=int,
-        choices=(0, 1, 2),
+        choices=SMS_PROVIDERS,
         dest="sms_provider",
         help="the gateway's SMS provider (default: the gateway's, 0)",
     )
@@ -276,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- the whole CLI
     )
     otp_send.add_argument(
         "--expires-in",
-        type=_whole(1),
+        type=_count,
         dest="expires_in_minutes",
         metavar="MINUTES",
         help="how long the code stays valid (default: the gateway's)",
@@ -303,14 +295,17 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- the whole CLI
     )
     serve.add_argument(
         "--port",
-        type=_whole(0, 65535),
+        type=_typed(PORT, int),
         default=DEFAULT_PORT,
         help="the TCP port; 0 picks a free one",
     )
     serve.add_argument("--host", default="127.0.0.1", help="a loopback address")
     serve.add_argument("--token", default="test-token", help="the token it accepts")
     serve.add_argument(
-        "--credits", type=_whole(0), default=1_000_000, help="the starting balance"
+        "--credits",
+        type=_typed(NON_NEGATIVE_INT, int),
+        default=1_000_000,
+        help="the starting balance",
     )
     serve.add_argument(
         "--delivery-delay",
@@ -334,14 +329,14 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- the whole CLI
     )
     demo.add_argument(
         "--recipients",
-        type=_whole(1),
+        type=_count,
         default=2000,
         metavar="N",
         help="how many generated numbers to text",
     )
     demo.add_argument(
         "--concurrency",
-        type=_whole(1),
+        type=_count,
         default=50,
         metavar="N",
         help="requests in flight at most",
@@ -363,7 +358,7 @@ def _broadcast(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--concurrency",
-        type=_whole(1),
+        type=_count,
         default=50,
         metavar="N",
         help="requests in flight at most",
@@ -376,7 +371,7 @@ def _broadcast(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch-size",
-        type=_whole(1),
+        type=_count,
         metavar="N",
         help="send recipients sharing a text in bulk requests of N "
         "(default: one request a recipient)",

@@ -8,6 +8,7 @@ import random
 import threading
 from typing import TYPE_CHECKING
 
+from ..broadcast import BroadcastOptions
 from ..testing import FakeGateway, Faults
 from ._broadcast import BroadcastView
 from ._exit import ExitCode
@@ -131,12 +132,12 @@ async def demo_command(
             client,
             numbers,
             out=None,
-            options={
-                "message": DEMO_MESSAGE,
-                "concurrency": args.concurrency,
-                "poll_interval": 0.5,
-                "poll_max_interval": 2.0,
-            },
+            options=BroadcastOptions(
+                message=DEMO_MESSAGE,
+                concurrency=args.concurrency,
+                poll_interval=0.5,
+                poll_max_interval=2.0,
+            ),
         )
     code = view.summary([], out=None, resume=None)
     per_number: dict[str, int] = {}

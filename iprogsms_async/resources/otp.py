@@ -12,12 +12,7 @@ from .._errors import APIError, BadRequestError, NotFoundError, ValidationError
 from .._models import SentOtp, structure
 from .._phone import normalize_phone_number
 from .._request import Call
-from .._validation import (
-    check_identifier,
-    check_message,
-    check_positive_int,
-    check_sms_provider,
-)
+from .._validation import IDENTIFIER, MESSAGE, POSITIVE_INT, SMS_PROVIDER
 from ._base import Resource, data_of
 
 if TYPE_CHECKING:
@@ -50,7 +45,7 @@ class OTP(Resource):
         number = normalize_phone_number(phone_number)
         body: dict[str, Any] = {"phone_number": number}
         if message is not None:
-            check_message(message)
+            MESSAGE.argument(message, "message")
             if OTP_PLACEHOLDER not in message:
                 raise ValidationError(
                     f"message must contain {OTP_PLACEHOLDER!r} where the code goes",
@@ -58,11 +53,11 @@ class OTP(Resource):
                 )
             body["message"] = message
         if expires_in_minutes is not None:
-            body["expires_in_minutes"] = check_positive_int(
-                expires_in_minutes, field="expires_in_minutes"
+            body["expires_in_minutes"] = POSITIVE_INT.argument(
+                expires_in_minutes, "expires_in_minutes"
             )
         if sms_provider is not None:
-            body["sms_provider"] = check_sms_provider(sms_provider)
+            body["sms_provider"] = SMS_PROVIDER.argument(sms_provider, "sms_provider")
 
         def parse(answer: Mapping[str, Any]) -> SentOtp:
             data = {**data_of(answer), "phone_number": number}
@@ -80,7 +75,7 @@ class OTP(Resource):
         gateway, because checking a code may use it up.
         """
         number = normalize_phone_number(phone_number)
-        code = check_identifier(otp, field="otp")
+        code = IDENTIFIER.argument(otp, "otp")
         call = Call(
             "POST",
             "/otp/verify_otp",

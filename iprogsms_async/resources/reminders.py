@@ -9,7 +9,7 @@ from .._models import Reminder, structure
 from .._phone import normalize_phone_number
 from .._request import Call
 from .._schedule import format_scheduled_at
-from .._validation import check_message, check_positive_int
+from .._validation import MESSAGE, POSITIVE_INT
 from ._base import Resource, data_of
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class Reminders(Resource):
         """
         body = {
             "phone_number": normalize_phone_number(phone_number),
-            "message": check_message(message),
+            "message": MESSAGE.argument(message, "message"),
             "scheduled_at": format_scheduled_at(scheduled_at),
         }
         call = Call("POST", "/message-reminders", json=body, sends_sms=True)
@@ -71,7 +71,7 @@ class Reminders(Resource):
         if phone_number is not None:
             body["phone_number"] = normalize_phone_number(phone_number)
         if message is not None:
-            body["message"] = check_message(message)
+            body["message"] = MESSAGE.argument(message, "message")
         if scheduled_at is not None:
             body["scheduled_at"] = format_scheduled_at(scheduled_at)
         if not body:
@@ -92,4 +92,4 @@ class Reminders(Resource):
 
 
 def _path(reminder_id: object) -> str:
-    return f"/message-reminders/{check_positive_int(reminder_id, field='reminder_id')}"
+    return f"/message-reminders/{POSITIVE_INT.argument(reminder_id, 'reminder_id')}"

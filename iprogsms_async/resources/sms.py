@@ -9,7 +9,7 @@ from .._models import MessageStatus, SentMessage, structure
 from .._phone import normalize_phone_number
 from .._redact import shorten
 from .._request import Call
-from .._validation import check_identifier, check_message, check_sms_provider
+from .._validation import IDENTIFIER, MESSAGE, SMS_PROVIDER
 from ._base import Resource
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class SMS(Resource):
 
     async def status(self, message_id: str) -> MessageStatus:
         """Read the delivery status of a message (``"pending"`` until final)."""
-        message_id = check_identifier(message_id, field="message_id")
+        message_id = IDENTIFIER.argument(message_id, "message_id")
 
         def parse(answer: Mapping[str, Any]) -> MessageStatus:
             return structure(
@@ -132,10 +132,10 @@ def _send_body(
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "phone_number": phone_number,
-        "message": check_message(message),
+        "message": MESSAGE.argument(message, "message"),
     }
     if sms_provider is not None:
-        body["sms_provider"] = check_sms_provider(sms_provider)
+        body["sms_provider"] = SMS_PROVIDER.argument(sms_provider, "sms_provider")
     return body
 
 

@@ -17,59 +17,29 @@ mode is the model), so code under test can meet transient faults quickly.
 
 The pytest plugin (registered on install) adds the ``iprogsms_fake`` and
 ``iprogsms_client`` fixtures; see `iprogsms_async.testing.pytest_plugin`.
+
+These names are the whole promise: a test needs the gateway, its knobs and
+faults, the records of what it saw, and the retry testing mode. What the fake
+is built of (its requests and answers, its ASGI app, endpoint names, a server
+for an app of your own) is in `iprogsms_async.testing.wire`, which makes no
+compatibility promise.
 """
 
-from .._retry import RetryTestingMode, is_testing, set_testing
-from ._asgi import ConnectionDropped, FakeASGIApp
+from .._retry import is_testing, set_testing
 from ._clock import ManualClock
-from ._exchange import Exchange
 from ._faults import FAULT_KINDS, FaultChanges, FaultKind, Faults
-from ._gateway import DEFAULT_CREDITS, DEFAULT_TOKEN, IN_PROCESS_BASE_URL, FakeGateway
-from ._networks import (
-    DITO,
-    GLOBE_TM,
-    INVALID_FORMAT,
-    PREFIXES,
-    SMART_TNT,
-    UNKNOWN_NETWORK,
-    network_of,
-)
-from ._records import FinalStatus, MessageSource, RecordedMessage, RecordedReminder
-from ._routes import ENDPOINTS, PREFIX, SEND_ENDPOINTS
-from ._transport import FakeTransport
-from ._wire import Drop, Reply
+from ._gateway import FakeGateway
+from ._records import RecordedMessage, RecordedReminder
 
 __all__ = [
-    "DEFAULT_CREDITS",
-    "DEFAULT_TOKEN",
-    "DITO",
-    "ENDPOINTS",
     "FAULT_KINDS",
-    "GLOBE_TM",
-    "INVALID_FORMAT",
-    "IN_PROCESS_BASE_URL",
-    "PREFIX",
-    "PREFIXES",
-    "SEND_ENDPOINTS",
-    "SMART_TNT",
-    "UNKNOWN_NETWORK",
-    "ConnectionDropped",
-    "Drop",
-    "Exchange",
-    "FakeASGIApp",
     "FakeGateway",
-    "FakeTransport",
     "FaultChanges",
     "FaultKind",
     "Faults",
-    "FinalStatus",
     "ManualClock",
-    "MessageSource",
     "RecordedMessage",
     "RecordedReminder",
-    "Reply",
-    "RetryTestingMode",
     "is_testing",
-    "network_of",
     "set_testing",
 ]

@@ -17,15 +17,16 @@ import anyio
 from ._wire import Drop, Reply
 
 if TYPE_CHECKING:
-    from ._exchange import Exchange
-    from ._gateway import FakeGateway
+    from ._exchange import Engine, Exchange
 
-__all__ = ["ConnectionDropped", "FakeASGIApp", "Receive", "Scope", "Send"]
+__all__ = ["ASGIApp", "ConnectionDropped", "FakeASGIApp", "Receive", "Scope", "Send"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+"""Any ASGI 3 application: the fake's, or one wrapping it."""
 
 # Announce a body that will never come, so the client cannot take the answer
 # for a complete one.
@@ -49,8 +50,8 @@ class FakeASGIApp:
     `FakeGateway.serve_in_thread`.
     """
 
-    def __init__(self, gateway: FakeGateway) -> None:
-        self._gateway = gateway
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection scope (``http`` or ``lifespan``)."""
@@ -65,7 +66,7 @@ class FakeASGIApp:
             if name == b"content-type":
                 content_type = value.decode("latin-1")
                 break
-        exchange = self._gateway.exchange(
+        exchange = self._engine.exchange(
             scope["method"],
             scope["path"],
             scope.get("query_string") or b"",

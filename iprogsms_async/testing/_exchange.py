@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._faults import AFTER_ACCEPT, BEFORE_ACCEPT, Decision, FaultPlan, fault_answer
+from ._faults import (
+    AFTER_ACCEPT,
+    BEFORE_ACCEPT,
+    Decision,
+    FaultKind,
+    FaultPlan,
+    fault_answer,
+)
 from ._operations import MALFORMED_BODY, NOT_FOUND_PAGE, UNAUTHORIZED, process
 from ._routes import route
 from ._wire import Drop, MalformedBodyError, Reply, read_fields
@@ -130,6 +137,16 @@ class Exchange:
     def waits(self) -> bool:
         """Whether `respond` will sleep (latency or a slow answer)."""
         return self._decision is not None and self._decision.waits
+
+    @property
+    def fault(self) -> FaultKind | None:
+        """The fault this request meets, decided on entering; None for none."""
+        return None if self._decision is None else self._decision.kind
+
+    @property
+    def latency(self) -> float:
+        """Seconds `respond` waits before handling the request, decided on entering."""
+        return 0.0 if self._decision is None else self._decision.latency
 
     async def respond(self) -> Reply | Drop:
         """Sleep as the faults say, act on the request, and return the outcome."""

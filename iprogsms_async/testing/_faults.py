@@ -27,17 +27,27 @@ when it acts on it: stores a text, deletes a reminder, consumes an OTP):
 
 from __future__ import annotations
 
-import math
 import random
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, get_args
+from typing import TYPE_CHECKING, Literal, TypedDict, get_args
 
 import attrs
 
+from .._errors import ConfigurationError
+from .._validation import (
+    POSITIVE_INT,
+    SECONDS,
+    SHARE,
+    Check,
+    instance_of,
+    optional,
+    shown,
+    whole_number,
+)
 from ._routes import ENDPOINTS, SEND_ENDPOINTS
 from ._wire import Drop, Reply, error_reply, html_reply
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Iterable
 
 __all__ = [
     "AFTER_ACCEPT",
@@ -83,8 +93,8 @@ def resolve_endpoints(value: str | Iterable[str]) -> frozenset[str]:
     """Turn ``"all"``, ``"sends"``, an endpoint name, or names into a set of names.
 
     Endpoint names are those of `ENDPOINTS` (``"POST /sms_messages"``); a name
-    the fake does not know raises `ValueError`, so a typo cannot silently
-    select nothing.
+    the fake does not know raises `ConfigurationError` (a `ValueError`), so a
+    typo cannot silently select nothing.
     """
     names = [value] if isinstance(value, str) else list(value)
     selected: set[str] = set()
@@ -95,62 +105,46 @@ def resolve_endpoints(value: str | Iterable[str]) -> frozenset[str]:
         elif name in ENDPOINTS:
             selected.add(name)
         else:
-            raise ValueError(
+            raise ConfigurationError(
                 f"unknown endpoint {name!r}: use 'all', 'sends' or names like "
-                f"{ENDPOINTS[0]!r}"
+                f"{ENDPOINTS[0]!r}",
+                field="endpoints",
             )
     return frozenset(selected)
 
 
-def _rate(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{attribute.name} must be a number, not {value!r}")
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{attribute.name} must be between 0 and 1, not {value!r}")
+def _explain_latency(value: object) -> str | None:
+    if not isinstance(value, tuple):
+        return SECONDS.problem(value)
+    if (
+        len(value) == 2
+        and all(SECONDS.accepts(bound) for bound in value)
+        and value[0] <= value[1]
+    ):
+        return None
+    return (
+        f"range must be (low, high) seconds with 0 <= low <= high, not {shown(value)}"
+    )
 
 
-def _seconds(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{attribute.name} must be >= 0 seconds, not {value!r}")
-
-
-def _latency(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, tuple):
-        low, high = value
-        if not (
-            isinstance(low, int | float)
-            and isinstance(high, int | float)
-            and 0 <= low <= high
-            and math.isfinite(high)
-        ):
-            raise ValueError(
-                f"{attribute.name} range must be (low, high) with 0 <= low <= high, "
-                f"not {value!r}"
-            )
-    else:
-        _seconds(_, attribute, value)
-
-
-def _retry_after(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        _seconds(_, attribute, value)
-
-
-def _status(
-    low: int, high: int
-) -> Callable[[object, attrs.Attribute[Any], object], None]:
-    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if type(value) is not int or not low <= value <= high:
-            raise ValueError(
-                f"{attribute.name} must be an HTTP status from {low} to {high}, "
-                f"not {value!r}"
-            )
-
-    return check
+_LATENCY: Check[float | tuple[float, float]] = Check(
+    "a number of seconds >= 0, or a (low, high) range of them",
+    explain=_explain_latency,
+    convert=lambda value: value,
+)
+_KIND: Check[FaultKind] = Check(
+    "a fault kind",
+    explain=lambda value: (
+        None
+        if isinstance(value, str) and value in FAULT_KINDS
+        else f"is an unknown fault {shown(value)}; use one of {', '.join(FAULT_KINDS)}"
+    ),
+    convert=lambda value: value,
+)
 
 
 def _rate_field() -> float:
-    return attrs.field(default=0.0, validator=_rate)
+    return attrs.field(default=0.0, validator=SHARE)
 
 
 @attrs.frozen(kw_only=True)
@@ -181,17 +175,19 @@ class Faults:
     html: float = _rate_field()
     """Share answered with an HTML page instead of JSON (not acted on)."""
 
-    latency: float | tuple[float, float] = attrs.field(default=0.0, validator=_latency)
+    latency: float | tuple[float, float] = attrs.field(default=0.0, validator=_LATENCY)
     """Seconds added before every selected request is handled: fixed, or a
     ``(low, high)`` range drawn uniformly (from the seeded generator)."""
-    slow_seconds: float = attrs.field(default=1.0, validator=_seconds)
+    slow_seconds: float = attrs.field(default=1.0, validator=SECONDS)
     """How late a ``slow`` answer comes."""
-    retry_after: float | None = attrs.field(default=1.0, validator=_retry_after)
+    retry_after: float | None = attrs.field(default=1.0, validator=optional(SECONDS))
     """The ``Retry-After`` of a 429, in seconds (a fraction is sent as such,
     which real servers do not do but keeps tests fast); None sends none."""
-    server_error_status: int = attrs.field(default=500, validator=_status(500, 599))
+    server_error_status: int = attrs.field(
+        default=500, validator=whole_number(500, 599)
+    )
     """The status of the 5xx faults."""
-    html_status: int = attrs.field(default=200, validator=_status(200, 599))
+    html_status: int = attrs.field(default=200, validator=whole_number(200, 599))
     """The status of the HTML page. 200 is the case a client must notice by
     itself (a 2xx that is not JSON); 502 or 503 mimic a proxy's error page."""
     endpoints: frozenset[str] = attrs.field(
@@ -204,10 +200,13 @@ class Faults:
     def __attrs_post_init__(self) -> None:
         total = sum(getattr(self, kind) for kind in FAULT_KINDS)
         if total > 1.0 + 1e-9:
-            raise ValueError(
+            raise ConfigurationError(
                 f"the fault rates add up to {total:g}; at most one fault strikes "
                 "a request, so they may add up to 1 at most"
             )
+
+
+_FAULTS = instance_of(Faults)
 
 
 class FaultChanges(TypedDict, total=False):
@@ -286,17 +285,15 @@ class FaultPlan:
 
     @faults.setter
     def faults(self, faults: Faults) -> None:
-        if not isinstance(faults, Faults):
-            raise TypeError(f"expected Faults, not {type(faults).__name__}")
-        self._set(faults)
+        self._set(_FAULTS.setting(faults, "faults"))
 
     def fail_next(self, kind: FaultKind, n: int, endpoints: frozenset[str]) -> None:
         """Queue ``kind`` for the next ``n`` requests to ``endpoints``."""
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
-        if type(n) is not int or n < 1:
-            raise ValueError(f"n must be a positive integer, not {n!r}")
-        self._pending.append(_Pending(kind, n, endpoints))
+        self._pending.append(
+            _Pending(
+                _KIND.setting(kind, "kind"), POSITIVE_INT.setting(n, "n"), endpoints
+            )
+        )
 
     def clear(self) -> None:
         """Forget queued faults and go back to no faults at all."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from typing import TYPE_CHECKING
@@ -11,8 +10,9 @@ import attrs
 
 from .._client import DEFAULT_TIMEOUT, IProgSMS
 from .._phone import normalize_phone_number
+from .._validation import INTEGER, NON_NEGATIVE_INT, SECONDS, SHARE, TOKEN, optional
 from ._asgi import FakeASGIApp
-from ._exchange import Engine, Exchange
+from ._exchange import Engine
 from ._faults import FaultChanges, FaultKind, FaultPlan, Faults, resolve_endpoints
 from ._routes import PREFIX
 from ._serve import serve_in_loop, serve_in_thread
@@ -26,9 +26,16 @@ if TYPE_CHECKING:
     import httpx
     from typing_extensions import Unpack  # typing's own from 3.11
 
+    from ._exchange import Exchange
     from ._records import RecordedMessage, RecordedReminder
 
-__all__ = ["DEFAULT_CREDITS", "DEFAULT_TOKEN", "IN_PROCESS_BASE_URL", "FakeGateway"]
+__all__ = [
+    "DEFAULT_CREDITS",
+    "DEFAULT_TOKEN",
+    "IN_PROCESS_BASE_URL",
+    "FakeGateway",
+    "exchange",
+]
 
 DEFAULT_TOKEN = "test-token"  # noqa: S105 -- the fake's made-up token
 """The token a `FakeGateway` accepts unless given another."""
@@ -80,6 +87,9 @@ class FakeGateway:
         faults: Faults from the start; none by default.
         clock: Seconds since the epoch, `time.time` by default; pass a
             `ManualClock` to move time by hand.
+
+    A knob of the wrong type or value raises `ConfigurationError` (a
+    `ValueError`) naming it, as the client's own settings do.
     """
 
     def __init__(
@@ -93,16 +103,12 @@ class FakeGateway:
         faults: Faults | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        _check_token(token)
-        _check_credits(credits)
-        _check_number(delivery_delay, "delivery_delay", high=math.inf)
-        _check_number(failure_rate, "failure_rate", high=1.0)
-        _check_seed(seed)
+        token = TOKEN.setting(token, "token")
         store = Store(
-            credits=credits,
-            delivery_delay=float(delivery_delay),
-            failure_rate=float(failure_rate),
-            seed=seed,
+            credits=NON_NEGATIVE_INT.setting(credits, "credits"),
+            delivery_delay=SECONDS.setting(delivery_delay, "delivery_delay"),
+            failure_rate=SHARE.setting(failure_rate, "failure_rate"),
+            seed=optional(INTEGER).setting(seed, "seed"),
             clock=clock or time.time,
         )
         plan = FaultPlan(Faults() if faults is None else faults, seed)
@@ -176,9 +182,9 @@ class FakeGateway:
 
     @credits.setter  # noqa: A003 -- a property, not the builtin
     def credits(self, value: int) -> None:
-        _check_credits(value)
+        checked = NON_NEGATIVE_INT.setting(value, "credits")
         with self._engine.lock:
-            self._engine.store.credits = value
+            self._engine.store.credits = checked
 
     # --- what happened ----------------------------------------------------------
 
@@ -254,15 +260,20 @@ class FakeGateway:
 
     # --- ways in ------------------------------------------------------------------
 
-    def transport(self) -> FakeTransport:
+    def transport(self) -> httpx.AsyncBaseTransport:
         """An httpx transport answering from this fake, in-process."""
-        return FakeTransport(self)
+        return FakeTransport(self._engine)
 
     @property
     def app(self) -> FakeASGIApp:
-        """This fake as an ASGI application (paths under ``/api/v1``)."""
+        """This fake as an ASGI application (paths under ``/api/v1``).
+
+        Serve it with any ASGI server, or mount it in an app of yours. A
+        dropped connection is the app raising ``ConnectionDropped`` (from
+        `iprogsms_async.testing.wire`) after the response head.
+        """
         if self._app is None:
-            self._app = FakeASGIApp(self)
+            self._app = FakeASGIApp(self._engine)
         return self._app
 
     def client(
@@ -307,22 +318,6 @@ class FakeGateway:
         """
         return serve_in_loop(self.app, host=host, port=port, path=PREFIX)
 
-    def exchange(
-        self,
-        method: str,
-        path: str,
-        query: bytes,
-        body: bytes,
-        content_type: str | None,
-    ) -> Exchange:
-        """Low level: one request through the fake, for a front-end of your own.
-
-        ``path`` is the full path (``/api/v1/...``). Use the result as a
-        context manager and await its ``respond()``: a `Reply`, or a `Drop`
-        when the connection must be dropped.
-        """
-        return self._engine.exchange(method, path, query, body, content_type)
-
     def __repr__(self) -> str:
         with self._engine.lock:
             store = self._engine.store
@@ -330,28 +325,20 @@ class FakeGateway:
         return f"<FakeGateway texts={texts} credits={balance}>"
 
 
-def _check_token(token: object) -> None:
-    if not isinstance(token, str) or not token or token != token.strip():
-        raise ValueError("token must be a non-empty string without spaces around it")
+def exchange(
+    gateway: FakeGateway,
+    method: str,
+    path: str,
+    query: bytes = b"",
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> Exchange:
+    """Low level: one request through ``gateway``, for a front-end of your own.
 
-
-def _check_number(value: object, name: str, *, high: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or math.isnan(value)
-        or not 0 <= value <= high
-        or (high == math.inf and value == math.inf)
-    ):
-        limit = "" if high == math.inf else f" and <= {high:g}"
-        raise ValueError(f"{name} must be a number >= 0{limit}, not {value!r}")
-
-
-def _check_seed(seed: object) -> None:
-    if seed is not None and type(seed) is not int:
-        raise TypeError(f"seed must be an int or None, not {seed!r}")
-
-
-def _check_credits(value: object) -> None:
-    if type(value) is not int or value < 0:
-        raise ValueError(f"credits must be an integer >= 0, not {value!r}")
+    ``path`` is the full path (``/api/v1/...``). Use the result as a context
+    manager (entering it counts the request and decides its fault) and await
+    its ``respond()``: a `Reply`, or a `Drop` when the connection must be
+    dropped.
+    """
+    engine: Engine = gateway._engine  # noqa: SLF001 -- the wire's view of the fake
+    return engine.exchange(method, path, query, body, content_type)

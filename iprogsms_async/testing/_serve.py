@@ -18,13 +18,14 @@ import sniffio
 
 from .._redact import redact_url
 from ._asgi import ConnectionDropped
+from ._routes import PREFIX
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     import uvicorn
 
-    from ._asgi import FakeASGIApp
+    from ._asgi import ASGIApp
 
 __all__ = ["require_uvicorn", "serve_in_loop", "serve_in_thread"]
 
@@ -109,7 +110,7 @@ def _url(sock: socket.socket, host: str, path: str) -> str:
     return f"http://{shown}:{port}{path}"
 
 
-def _config(app: FakeASGIApp) -> uvicorn.Config:
+def _config(app: ASGIApp) -> uvicorn.Config:
     import uvicorn  # noqa: PLC0415 -- optional, checked by require_uvicorn
 
     # No log configuration of our own: uvicorn's records go to the caller's
@@ -129,12 +130,14 @@ def _config(app: FakeASGIApp) -> uvicorn.Config:
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: FakeASGIApp, *, host: str, port: int, path: str
+    app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, path: str = PREFIX
 ) -> Iterator[str]:
     """Run ``app`` with uvicorn in a daemon thread; yield its base URL.
 
     The server has its own asyncio loop in its own thread, so this works from
-    synchronous code and from any event loop (asyncio or trio) alike.
+    synchronous code and from any event loop (asyncio or trio) alike. The
+    base URL ends in ``path``, the gateway's ``/api/v1`` by default, where
+    the fake's app answers.
     """
     require_uvicorn()
     import uvicorn  # noqa: PLC0415 -- optional
@@ -167,7 +170,7 @@ def serve_in_thread(
 
 @contextlib.asynccontextmanager
 async def serve_in_loop(
-    app: FakeASGIApp, *, host: str, port: int, path: str
+    app: ASGIApp, *, host: str, port: int, path: str
 ) -> AsyncIterator[str]:
     """Run ``app`` with uvicorn as a task of the running asyncio loop.
 

@@ -10,8 +10,7 @@ import httpx
 from ._wire import Drop, Reply
 
 if TYPE_CHECKING:
-    from ._exchange import Exchange
-    from ._gateway import FakeGateway
+    from ._exchange import Engine, Exchange
 
 __all__ = ["DROPPED_MESSAGE", "FakeTransport"]
 
@@ -30,14 +29,14 @@ class FakeTransport(httpx.AsyncBaseTransport):
     nothing.
     """
 
-    def __init__(self, gateway: FakeGateway) -> None:
-        self._gateway = gateway
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Pass ``request`` through the fake gateway and return its answer."""
         body = await request.aread()
         url = request.url
-        exchange = self._gateway.exchange(
+        exchange = self._engine.exchange(
             request.method,
             url.path,
             url.query,

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from iprogsms_async import IProgSMS
-from iprogsms_async.testing import IN_PROCESS_BASE_URL, FakeGateway
+from iprogsms_async.testing import FakeGateway
 
 
 class Recording(httpx.AsyncBaseTransport):
@@ -48,7 +48,7 @@ def recording(fake):
 @pytest.fixture
 async def recorded_client(fake, recording, no_backoff):
     async with IProgSMS(
-        fake.token, base_url=IN_PROCESS_BASE_URL, transport=recording
+        fake.token, base_url=fake.base_url, transport=recording
     ) as client:
         yield client
 

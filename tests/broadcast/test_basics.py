@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from iprogsms_async import (
+    ConfigurationError,
     InsufficientCreditsError,
     IProgSMS,
     IProgSMSError,
@@ -18,8 +19,9 @@ from iprogsms_async.broadcast import (
     DUPLICATE,
     INVALID,
     REJECTED,
-    BroadcastConfig,
     BroadcastEstimate,
+    BroadcastOptionChanges,
+    BroadcastOptions,
     Outgoing,
 )
 from iprogsms_async.broadcast._engine import BroadcastRun
@@ -313,26 +315,93 @@ async def test_the_stream_gives_the_same_results_as_they_settle(fake, client):
 
 def test_broadcast_and_broadcast_stream_take_the_same_options():
     def options(method):
-        parameters = inspect.signature(method).parameters
         return {
-            name: p.default
-            for name, p in parameters.items()
-            if p.kind is p.KEYWORD_ONLY
+            name: (p.kind, p.default, p.annotation)
+            for name, p in inspect.signature(method).parameters.items()
         }
 
     assert options(IProgSMS.broadcast) == options(IProgSMS.broadcast_stream)
-    assert set(options(IProgSMS.broadcast)) == {
-        f.name for f in attrs.fields(BroadcastConfig)
-    } - {"progress_interval"}
+    assert list(options(IProgSMS.broadcast)) == [
+        "self",
+        "recipients",
+        "options",
+        "changes",
+    ]
+
+
+def test_the_keywords_type_is_every_option_typed_as_options_takes_it():
+    # BroadcastOptionChanges is what type checkers see of the keywords: it
+    # must name every field, typed as BroadcastOptions' __init__ takes it.
+    init = inspect.signature(BroadcastOptions.__init__).parameters
+    fields = [f.name for f in attrs.fields(BroadcastOptions)]
+    assert list(BroadcastOptionChanges.__annotations__) == fields
+    for name in fields:
+        keyword = BroadcastOptionChanges.__annotations__[name]
+        assert getattr(keyword, "__forward_arg__", keyword) == init[name].annotation
+
+
+async def test_every_option_is_reachable_by_keyword_and_by_object(fake, client):
+    ticks = []
+    by_keyword = await client.broadcast(
+        numbers(3),
+        message="Hi",
+        poll=False,
+        progress_interval=0.01,
+        on_progress=ticks.append,
+    )
+    options = BroadcastOptions(message="Hi", poll=False, progress_interval=0.01)
+    by_object = await client.broadcast(numbers(3), options=options)
+    assert by_keyword.counts == by_object.counts == {ACCEPTED: 3}
+    assert ticks
+    assert ticks[-1].done
+
+
+async def test_keywords_override_the_options_object(fake, client):
+    base = BroadcastOptions(message="from the object", concurrency=2, poll=False)
+    report = await client.broadcast(numbers(2), options=base, message="overridden")
+    assert {r.message for r in report.results} == {"overridden"}
+    assert fake.texts_to(numbers(1)[0]) == ["overridden"]
+    assert base.message == "from the object"  # frozen: the object is unchanged
+    async with client.broadcast_stream(numbers(1), options=base) as results:
+        assert [r.message async for r in results] == ["from the object"]
+
+
+@pytest.mark.parametrize("options", [{"concurrency": 2}, "fast", 5])
+async def test_options_must_be_a_broadcast_options(fake, client, options):
+    with pytest.raises(ConfigurationError, match="options must be a BroadcastOptions"):
+        await client.broadcast(numbers(2), options=options)
+    assert sum(fake.requests.values()) == 0
+
+
+async def test_a_keyword_that_is_no_option_is_a_type_error(fake, client):
+    with pytest.raises(TypeError, match="concurency"):
+        await client.broadcast(numbers(2), message="Hi", concurency=2)
+    assert sum(fake.requests.values()) == 0
+
+
+def test_a_local_variable_cannot_become_an_option():
+    # The options once came from broadcast()'s locals(): any local added above
+    # that call would have become a field. They now come from the keywords.
+    source = inspect.getsource(IProgSMS.broadcast_stream) + inspect.getsource(
+        IProgSMS.broadcast
+    )
+    assert "locals()" not in source
+
+
+def test_options_replace_checks_like_a_new_object():
+    options = BroadcastOptions(concurrency=5)
+    assert options.replace(poll=False) == BroadcastOptions(concurrency=5, poll=False)
+    with pytest.raises(ConfigurationError, match="concurrency"):
+        options.replace(concurrency=0)
 
 
 async def test_without_its_own_rate_limit_a_broadcast_keeps_the_clients(fake):
     async with IProgSMS(
         fake.token, base_url=fake.base_url, transport=fake.transport(), rate_limit=5
     ) as limited:
-        run = BroadcastRun(limited, [], BroadcastConfig())
+        run = BroadcastRun(limited, [], BroadcastOptions())
         assert run._sender._settings.limiter is limited._settings.limiter
-        own = BroadcastRun(limited, [], BroadcastConfig(rate_limit=50))
+        own = BroadcastRun(limited, [], BroadcastOptions(rate_limit=50))
         assert own._sender._settings.limiter.rate == 50
 
 

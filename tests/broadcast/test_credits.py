@@ -16,7 +16,7 @@ from iprogsms_async import (
 )
 from iprogsms_async._response import says_out_of_credits
 from iprogsms_async.broadcast import ACCEPTED, NOT_SENT
-from iprogsms_async.testing import IN_PROCESS_BASE_URL, FakeGateway, Faults
+from iprogsms_async.testing import FakeGateway, Faults
 
 from ..support import TOKEN
 from .conftest import numbers
@@ -43,7 +43,7 @@ class Log(httpx.AsyncBaseTransport):
 
 def logged_client(fake: FakeGateway, log: list[tuple[str, str]]) -> IProgSMS:
     return IProgSMS(
-        fake.token, base_url=IN_PROCESS_BASE_URL, transport=Log(fake.transport(), log)
+        fake.token, base_url=fake.base_url, transport=Log(fake.transport(), log)
     )
 
 

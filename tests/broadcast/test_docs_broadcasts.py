@@ -1,11 +1,11 @@
 """The broadcasts page's examples run as written; its option table is the real one."""
 
-import inspect
 import re
 
+import attrs
 import pytest
 
-from iprogsms_async import InsufficientCreditsError, IProgSMS
+from iprogsms_async import BroadcastOptions, InsufficientCreditsError
 from iprogsms_async.testing import FakeGateway
 
 from ..doc_blocks import ROOT, code_block, run_async_block
@@ -112,12 +112,27 @@ def test_the_option_table_lists_every_option_with_its_real_default():
     page = (ROOT / PAGE).read_text(encoding="utf-8")
     section = page.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `(\w+)` \| (.+?) \|", section, re.MULTILINE)
-    for method in (IProgSMS.broadcast, IProgSMS.broadcast_stream):
-        parameters = inspect.signature(method).parameters
-        options = [p for p in parameters.values() if p.kind is p.KEYWORD_ONLY]
-        assert [name for name, _ in rows] == [option.name for option in options]
-        for (name, shown), option in zip(rows, options, strict=True):
-            if name == "non_final_statuses":
-                assert set(shown.split(", ")) == set(option.default)
-            else:
-                assert shown == f"`{option.default!r}`", name
+    options = attrs.fields(BroadcastOptions)
+    assert [name for name, _ in rows] == [option.name for option in options]
+    for (name, shown), option in zip(rows, options, strict=True):
+        if name == "non_final_statuses":
+            assert set(shown.split(", ")) == set(option.default)
+        else:
+            assert shown == f"`{option.default!r}`", name
+
+
+def test_an_options_object_runs_as_written(
+    iprogsms_client, iprogsms_fake, anyio_backend
+):
+    namespace = {"client": iprogsms_client, "numbers": NUMBERS[:2]}
+    found = run_async_block(
+        code_block(PAGE, "Broadcasts", index=1),
+        namespace,
+        backend=anyio_backend,
+        name="options",
+    )
+    nightly, quiet = found["nightly"], found["quiet"]
+    assert (nightly.concurrency, nightly.rate_limit) == (20, 10.0)
+    assert (quiet.concurrency, quiet.poll, quiet.on_progress) == (20, False, None)
+    assert found["report"].counts == {"delivered": 2}
+    assert sorted(m.message for m in iprogsms_fake.messages) == ["Your bill is due"] * 2

@@ -7,7 +7,7 @@ import pytest
 
 from iprogsms_async import IProgSMS
 from iprogsms_async.broadcast import ACCEPTED, UNKNOWN
-from iprogsms_async.testing import IN_PROCESS_BASE_URL, FakeGateway, Faults
+from iprogsms_async.testing import FakeGateway, Faults
 
 from .conftest import numbers
 
@@ -181,7 +181,7 @@ async def test_a_batch_whose_ids_do_not_match_is_unknown_as_a_whole(no_backoff):
         return httpx.Response(404)
 
     async with IProgSMS(
-        "t", base_url=IN_PROCESS_BASE_URL, transport=httpx.MockTransport(handler)
+        "t", base_url=FakeGateway().base_url, transport=httpx.MockTransport(handler)
     ) as client:
         report = await client.broadcast(
             numbers(3), message="Hi", batch_size=3, poll=False

@@ -13,7 +13,7 @@ import json
 import threading
 from collections import defaultdict
 
-from iprogsms_async.testing import ConnectionDropped
+from iprogsms_async.testing.wire import ConnectionDropped
 
 SEND_PATHS = frozenset({"/api/v1/sms_messages", "/api/v1/sms_messages/send_bulk"})
 DROPPED = "dropped"

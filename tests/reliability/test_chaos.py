@@ -19,7 +19,7 @@ import pytest
 from iprogsms_async import APITimeoutError, IProgSMS
 from iprogsms_async.broadcast import ACCEPTED, ERROR, REJECTED, UNKNOWN
 from iprogsms_async.testing import FakeGateway, Faults
-from iprogsms_async.testing._serve import serve_in_thread
+from iprogsms_async.testing.wire import serve_in_thread
 
 from ._wire_log import DROPPED, NO_ANSWER, WireLog
 
@@ -53,7 +53,7 @@ async def run_chaos(count, *, concurrency, poll):
     wire = WireLog(fake.app)
     numbers = recipients(count)
     started = time.monotonic()
-    with serve_in_thread(wire, host="127.0.0.1", port=0, path="/api/v1") as url:
+    with serve_in_thread(wire) as url:
         async with IProgSMS(fake.token, base_url=url, timeout=CLIENT_TIMEOUT) as client:
             report = await client.broadcast(
                 numbers,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import pytest
 
 from iprogsms_async.testing import FakeGateway, Faults
-from iprogsms_async.testing._serve import serve_in_thread
+from iprogsms_async.testing.wire import serve_in_thread
 
 from ._wire_log import WireLog
 from .crash_runner import recipients
@@ -214,7 +214,7 @@ def test_killed_and_resumed_nobody_is_texted_twice(tmp_path, name):
     wire = WireLog(fake.app)
     in_flight: set[str] = set()
     texted_in_flight = 0
-    with serve_in_thread(wire, host="127.0.0.1", port=0, path="/api/v1") as url:
+    with serve_in_thread(wire) as url:
         runs = Runs(tmp_path, url, fake.token, scenario)
         for kill in scenario.kills:
             kill_at(runs, kill, fake, wire)

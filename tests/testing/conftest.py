@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from iprogsms_async import IProgSMS
-from iprogsms_async.testing import PREFIX, FakeGateway
-from iprogsms_async.testing._serve import serve_in_thread
+from iprogsms_async.testing import FakeGateway
+from iprogsms_async.testing.wire import serve_in_thread
 
 from .helpers import TOKEN
 
@@ -32,7 +32,7 @@ class Switch:
 @pytest.fixture(scope="session")
 def http_front():
     switch = Switch()
-    with serve_in_thread(switch, host="127.0.0.1", port=0, path=PREFIX) as url:
+    with serve_in_thread(switch) as url:
         yield switch, url
 
 

@@ -3,13 +3,12 @@
 import httpx
 import pytest
 
-from iprogsms_async.testing import (
+from iprogsms_async.testing import FakeGateway, ManualClock
+from iprogsms_async.testing.wire import (
     DITO,
     GLOBE_TM,
     SMART_TNT,
     UNKNOWN_NETWORK,
-    FakeGateway,
-    ManualClock,
     network_of,
 )
 

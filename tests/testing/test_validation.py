@@ -2,7 +2,8 @@
 
 import pytest
 
-from iprogsms_async.testing import ENDPOINTS, FakeGateway
+from iprogsms_async.testing import FakeGateway
+from iprogsms_async.testing.wire import ENDPOINTS
 
 from .helpers import NUMBER, OTHER, TOKEN
 from .helpers import body as with_token

@@ -1,0 +1,165 @@
+"""A broadcast's options: one attrs class, every field checked when it is made.
+
+`BroadcastOptions` is the one place the options are declared, with their
+defaults, their checks and their meaning. `IProgSMS.broadcast` and
+`IProgSMS.broadcast_stream` take one (``options=``), the same fields as
+keyword arguments, or both (the keywords override the object's fields);
+`BroadcastOptionChanges` types those keywords for type checkers, and a test
+holds it to the fields.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypedDict
+
+import attrs
+
+from .._validation import (
+    CALLBACK,
+    FILE_PATH,
+    FLAG,
+    MESSAGE,
+    POSITIVE_INT,
+    POSITIVE_NUMBER,
+    POSITIVE_SECONDS,
+    SECONDS,
+    SMS_PROVIDER,
+    STATUSES,
+    instance_of,
+    optional,
+)
+from ._report import DEFAULT_NON_FINAL_STATUSES
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable, Iterable
+
+    from typing_extensions import Unpack  # typing's own from 3.11
+
+    from ._report import BroadcastProgress, BroadcastResult
+
+__all__ = ["BroadcastOptionChanges", "BroadcastOptions", "choose_options"]
+
+
+def _statuses(value: Iterable[str]) -> frozenset[str]:
+    return STATUSES.setting(value, "non_final_statuses")
+
+
+@attrs.frozen(kw_only=True)
+class BroadcastOptions:
+    """How a broadcast runs: everything `IProgSMS.broadcast` takes but the recipients.
+
+    ::
+
+        nightly = BroadcastOptions(concurrency=20, rate_limit=10, journal="j.sqlite")
+        await client.broadcast(numbers, options=nightly, message="Hi")
+
+    Every field is checked when the object is made (and again by `replace`):
+    a wrong type or value raises `ConfigurationError` naming the field, the
+    ``message`` and ``sms_provider`` included, since here they are options of
+    the whole broadcast. Frozen, so one object can serve many broadcasts.
+    """
+
+    message: str | None = attrs.field(default=None, validator=optional(MESSAGE))
+    """The text for recipients given as bare numbers."""
+    concurrency: int = attrs.field(default=50, validator=POSITIVE_INT)
+    """Requests in flight at most, sends and polls together."""
+    rate_limit: float | None = attrs.field(
+        default=None, validator=optional(POSITIVE_NUMBER)
+    )
+    """Requests a second across all workers; None keeps the client's own limit."""
+    sms_provider: int | None = attrs.field(
+        default=None, validator=optional(SMS_PROVIDER)
+    )
+    """The gateway's provider (0, 1 or 2) for every send; None for its default."""
+    batch_size: int | None = attrs.field(default=None, validator=optional(POSITIVE_INT))
+    """Send recipients sharing a text through ``send_bulk`` in chunks of this
+    many; None sends one request per recipient."""
+    poll: bool = attrs.field(default=True, validator=FLAG)
+    """Poll each accepted text until final; False leaves it ``accepted``."""
+    poll_interval: float = attrs.field(default=2.0, validator=POSITIVE_SECONDS)
+    """The first wait before polling, doubled (with jitter) after each non-final
+    answer up to ``poll_max_interval``."""
+    poll_max_interval: float = attrs.field(default=60.0, validator=POSITIVE_SECONDS)
+    """The longest wait between two polls."""
+    poll_timeout: float = attrs.field(default=600.0, validator=SECONDS)
+    """Seconds after acceptance to stop polling; the result then keeps its last
+    status (e.g. ``pending``)."""
+    non_final_statuses: frozenset[str] = attrs.field(
+        default=DEFAULT_NON_FINAL_STATUSES, converter=_statuses
+    )
+    """Statuses polled again (any collection of strings; kept lowercased)."""
+    deduplicate: bool = attrs.field(default=True, validator=FLAG)
+    """Send the same text to the same number once; later copies are reported
+    ``duplicate``."""
+    journal: str | os.PathLike[str] | None = attrs.field(
+        default=None, validator=optional(FILE_PATH)
+    )
+    """A file recording every send as it happens. Running the same broadcast
+    again with it skips recipients already sent (and goes on polling them), so
+    a crash never texts anyone twice."""
+    dry_run: bool = attrs.field(default=False, validator=FLAG)
+    """Check every recipient and count segments; send nothing."""
+    check_credits: bool = attrs.field(default=False, validator=FLAG)
+    """Compare the estimate with the account's credits first and raise
+    `InsufficientCreditsError` when short. Reads the whole input into memory
+    first."""
+    on_progress: Callable[[BroadcastProgress], object] | None = attrs.field(
+        default=None, validator=optional(CALLBACK)
+    )
+    """Called with running counts every ``progress_interval`` and once at the end."""
+    on_result: Callable[[BroadcastResult], object] | None = attrs.field(
+        default=None, validator=optional(CALLBACK)
+    )
+    """Called with each result the moment it is final, including during a
+    cancellation's drain."""
+    progress_interval: float = attrs.field(default=0.25, validator=POSITIVE_SECONDS)
+    """Seconds between two calls of ``on_progress`` while the broadcast runs."""
+
+    def replace(self, **changes: Unpack[BroadcastOptionChanges]) -> BroadcastOptions:
+        """A copy with some fields changed, checked as a new one is."""
+        return attrs.evolve(self, **changes)
+
+
+class BroadcastOptionChanges(TypedDict, total=False):
+    """Any of `BroadcastOptions`' fields, by name: the broadcast methods' keywords.
+
+    Typed, so that a misspelt option (``concurency=``) or a wrong type fails a
+    type check; use it to pass options through a function of your own::
+
+        async def notify(numbers, **options: Unpack[BroadcastOptionChanges]): ...
+    """
+
+    message: str | None
+    concurrency: int
+    rate_limit: float | None
+    sms_provider: int | None
+    batch_size: int | None
+    poll: bool
+    poll_interval: float
+    poll_max_interval: float
+    poll_timeout: float
+    non_final_statuses: Iterable[str]
+    deduplicate: bool
+    journal: str | os.PathLike[str] | None
+    dry_run: bool
+    check_credits: bool
+    on_progress: Callable[[BroadcastProgress], object] | None
+    on_result: Callable[[BroadcastResult], object] | None
+    progress_interval: float
+
+
+_OPTIONS = optional(instance_of(BroadcastOptions))
+
+
+def choose_options(
+    options: BroadcastOptions | None, changes: BroadcastOptionChanges
+) -> BroadcastOptions:
+    """The options of one broadcast call: ``options`` (or the defaults), changed.
+
+    A keyword that is not an option raises `TypeError`, as for any function.
+    """
+    chosen = _OPTIONS.setting(options, "options")
+    if chosen is None:
+        return BroadcastOptions(**changes)
+    return chosen.replace(**changes) if changes else chosen
