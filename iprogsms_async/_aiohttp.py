@@ -10,23 +10,36 @@ coarsely: a connection the server closed mid-answer becomes
 `httpx.ConnectTimeout`, which would make a send that may have gone out look
 safe to repeat. This transport maps aiohttp's exceptions itself, choosing
 "maybe sent" whenever it cannot be sure.
+
+Its connector keeps the rules of `._keepalive` (`FreshConnector`). aiohttp
+reuses the connection idle the longest, and trusts it while the event loop
+has not yet run the callback that would see its close: against a server
+that closes connections idle for 5 ms, 360 to 430 of 1,500 sends of a
+broadcast were written on connections already closed, and ended in doubt.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextvars
+import functools
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport as _BaseTransport
 
+from ._keepalive import has_pending_input, server_idle_limit
 from ._redact import redact_url
 from ._transports import refuse_trio
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-__all__ = ["AiohttpTransport", "translate"]
+    from aiohttp.client_proto import ResponseHandler
+
+__all__ = ["AiohttpTransport", "FreshConnector", "translate"]
 
 # From the most specific to the least: the first match decides.
 _TRANSLATIONS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
@@ -119,6 +132,72 @@ def _translated(exc: BaseException) -> httpx.TransportError:
     return translated
 
 
+_handed_out: contextvars.ContextVar[ResponseHandler | None] = contextvars.ContextVar(
+    "iprogsms_aiohttp_connection", default=None
+)
+"""The connection `FreshConnector` last gave the current task's request."""
+
+
+class FreshConnector(aiohttp.TCPConnector):
+    """aiohttp's connector, never reusing a connection its server has closed.
+
+    Before it gives a reused connection to a request (nothing runs between
+    that and the request's write), it checks the socket for the server's
+    close, and the idle time against the server's ``Keep-Alive: timeout=``
+    (told by `note_keep_alive`). A stale connection is closed and the next
+    one tried, or a new one made. Its own ``keepalive_timeout`` expires the
+    rest. Only aiohttp's public connection interface is used: ``connect``
+    (which the session calls) and the `aiohttp.connector.Connection` it
+    returns.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._idle_since: weakref.WeakKeyDictionary[ResponseHandler, float] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._idle_limit: weakref.WeakKeyDictionary[ResponseHandler, float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def connect(self, *args: Any, **kwargs: Any) -> aiohttp.connector.Connection:
+        """A connection for a request: a fresh one from the pool, or a new one."""
+        while True:
+            connection = await super().connect(*args, **kwargs)
+            protocol = connection.protocol
+            if protocol is None:  # pragma: no cover -- aiohttp always sets it
+                return connection
+            if protocol in self._idle_since and not self._reusable(protocol):
+                connection.close()
+                continue
+            connection.add_callback(functools.partial(self._went_idle, protocol))
+            _handed_out.set(protocol)
+            return connection
+
+    def note_keep_alive(
+        self, protocol: ResponseHandler, keep_alive: str | None
+    ) -> None:
+        """Take ``protocol``'s idle limit from its last answer's ``Keep-Alive``."""
+        limit = server_idle_limit(keep_alive)
+        if limit is None:
+            self._idle_limit.pop(protocol, None)
+        else:
+            self._idle_limit[protocol] = limit
+
+    def _went_idle(self, protocol: ResponseHandler) -> None:
+        self._idle_since[protocol] = time.monotonic()
+
+    def _reusable(self, protocol: ResponseHandler) -> bool:
+        """Whether the idle ``protocol`` may carry a request: open, not expired."""
+        limit = self._idle_limit.get(protocol)
+        if limit is not None and time.monotonic() - self._idle_since[protocol] > limit:
+            return False
+        transport = protocol.transport
+        if transport is None:
+            return False
+        return not has_pending_input(transport.get_extra_info("socket"))
+
+
 class AiohttpTransport(_BaseTransport):
     """httpx-aiohttp's transport with one aiohttp session sized by ``limits``.
 
@@ -135,11 +214,11 @@ class AiohttpTransport(_BaseTransport):
         refuse_trio()
         limits = self.limits
         if limits.keepalive_expiry is None:
-            connector = aiohttp.TCPConnector(
+            connector = FreshConnector(
                 limit=limits.max_connections or 0, ssl=self.ssl_context
             )
         else:
-            connector = aiohttp.TCPConnector(
+            connector = FreshConnector(
                 limit=limits.max_connections or 0,
                 keepalive_timeout=limits.keepalive_expiry,
                 ssl=self.ssl_context,
@@ -157,10 +236,18 @@ class AiohttpTransport(_BaseTransport):
             failure = _translated(exc)
         if failure is not None:
             raise failure  # outside the handler: see _translated
+        self._note_keep_alive(response)
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)  # noqa: S101 -- always
         response.stream = _TranslatingStream(stream)
         return response
+
+    def _note_keep_alive(self, response: httpx.Response) -> None:
+        """Tell the connector what ``response`` says of its connection's keep-alive."""
+        protocol = _handed_out.get()
+        connector = getattr(self.client, "connector", None)
+        if protocol is not None and isinstance(connector, FreshConnector):
+            connector.note_keep_alive(protocol, response.headers.get("keep-alive"))
 
     async def aclose(self) -> None:
         """Close the aiohttp session, if one was opened."""
