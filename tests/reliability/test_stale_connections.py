@@ -168,3 +168,24 @@ async def test_httpx_looks_for_a_close_just_before_writing():
     assert (first.status_code, second.status_code) == (200, 200)
     assert server.received == {FIRST: 1, SECOND: 1}
     assert server.connections == 2
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_aiohttp_looks_again_just_before_writing(monkeypatch, no_backoff):
+    # aiohttp (3.12 and later) writes a request in a task of its own, which
+    # before Python 3.12 runs a loop pass after its pool handed the
+    # connection out. Here the look at hand-out misses the close on purpose;
+    # the look just before writing must catch it, and the send, never
+    # written, goes again on a new connection.
+    _aiohttp = pytest.importorskip("iprogsms_async._aiohttp")
+    if not _aiohttp._HEADERS_WAIT_FOR_BODY:
+        pytest.skip("aiohttp before 3.12 writes the headers before the body task")
+    monkeypatch.setattr(_aiohttp.FreshConnector, "_reusable", lambda *_: True)
+    with serve_idle(0.1, keep_alive_header=False) as server:
+        async with client_of(server, "aiohttp") as client:
+            await client.sms.send(FIRST, "one")
+            wait_for_idle_close(server)
+            sent = await client.sms.send(SECOND, "two")
+    assert sent.message_id.startswith("iSms-")
+    assert server.received == {FIRST: 1, SECOND: 1}
+    assert server.connections == 2
