@@ -95,18 +95,22 @@ class Stub:
 
 
 @contextlib.contextmanager
-def stub(latency_ms: float = 0.0, tls: TLS | None = None) -> Iterator[Stub]:
+def stub(
+    latency_ms: float = 0.0, tls: TLS | None = None, options: Sequence[str] = ()
+) -> Iterator[Stub]:
     """Run the stub gateway in its own process; yield it.
 
     The server is pinned to its own core with ``taskset`` when it can be, so
     it never competes with the client being measured. With ``tls`` it serves
-    HTTPS (the URL says so).
+    HTTPS (the URL says so). ``options`` go to its command line as they are
+    (e.g. ``["--idle-timeout", "1"]``).
     """
     command = [
         sys.executable,
         str(HERE / "stub_gateway.py"),
         "--latency-ms",
         str(latency_ms),
+        *options,
     ]
     if tls is not None:
         command += ["--tls", str(tls.cert), str(tls.key)]

@@ -7,11 +7,21 @@ in the way, so that what a benchmark measures is the client. Answers:
 - ``POST .../sms_messages/send_bulk``: one id per number of ``phone_number``
 - ``GET .../sms_messages/status``: ``"delivered"``
 - ``GET .../account/sms_credits``: a large balance
-- ``GET /__stats``: ``{"connections": N, "requests": M}`` served so far
+- ``GET /__stats``: ``{"connections": N, "requests": M, "sends": S,
+  "closed_idle": C}`` so far (sends: texts the stub read, one per number)
 - anything else: 404
 
+With ``--idle-timeout SECONDS`` it closes a kept-alive connection once it
+has been idle that long since its last answer, as a server behind a proxy
+does; ``--keep-alive-header`` makes every answer say so (``Keep-Alive:
+timeout=N``). asyncio runs the callbacks of ready sockets before the timers
+due in the same pass, so a request that reached the stub before its idle
+timer fired is read and answered; one that comes after the close is never
+read (the kernel resets it).
+
 Usage: ``python benchmarks/stub_gateway.py [--port 0] [--latency-ms 20]
-[--tls CERT KEY]`` (or ``STUB_LATENCY_MS=20``). It prints ``ready PORT``
+[--tls CERT KEY] [--idle-timeout 1 [--keep-alive-header]]`` (or
+``STUB_LATENCY_MS=20``). It prints ``ready PORT``
 once listening, and stops on SIGTERM or when its standard input closes (so it
 never outlives the benchmark that started it). It listens on 127.0.0.1 only.
 """
@@ -28,14 +38,20 @@ import ssl
 import sys
 
 _ids = itertools.count()
-_stats = {"connections": 0, "requests": 0}
+_stats = {"connections": 0, "requests": 0, "sends": 0, "closed_idle": 0}
+
+
+_extra_headers = b""
+"""Headers every answer carries (``Keep-Alive`` when asked for)."""
 
 
 def _answer(body: bytes, status: bytes = b"200 OK") -> bytes:
     return (
         b"HTTP/1.1 "
         + status
-        + b"\r\nContent-Type: application/json\r\nContent-Length: "
+        + b"\r\nContent-Type: application/json\r\n"
+        + _extra_headers
+        + b"Content-Length: "
         + str(len(body)).encode()
         + b"\r\n\r\n"
         + body
@@ -46,11 +62,11 @@ _SENT = (
     b'{"status":200,"message":"Your SMS message has been successfully added to '
     b'the queue and will be processed shortly.","message_id":"iSms-%08d"}'
 )
-_STATUS = _answer(b'{"status":200,"message_status":"delivered"}')
-_CREDITS = _answer(
+_STATUS = b'{"status":200,"message_status":"delivered"}'
+_CREDITS = (
     b'{"status":"success","message":"Account found.","data":{"load_balance":100000000}}'
 )
-_NOT_FOUND = _answer(b'{"status":404,"message":"Not found."}', b"404 Not Found")
+_NOT_FOUND = b'{"status":404,"message":"Not found."}'
 
 
 def _bulk(body: bytes) -> bytes:
@@ -59,6 +75,7 @@ def _bulk(body: bytes) -> bytes:
     except (ValueError, KeyError, AttributeError):
         return _answer(b'{"status":422,"message":"bad body"}', b"422 Unprocessable")
     ids = ",".join(f"iSms-{next(_ids):08d}" for _ in numbers)
+    _stats["sends"] += len(numbers)
     return _answer(
         b'{"status":200,"message":"queued","message_ids":"%s"}' % ids.encode()
     )
@@ -73,21 +90,25 @@ def route(head: bytes, body: bytes) -> bytes:
         return _answer(json.dumps(_stats).encode())
     _stats["requests"] += 1
     if method == b"POST" and target.endswith(b"/sms_messages"):
+        _stats["sends"] += 1
         return _answer(_SENT % next(_ids))
     if method == b"GET" and target.endswith(b"/sms_messages/status"):
-        return _STATUS
+        return _answer(_STATUS)
     if method == b"POST" and target.endswith(b"/sms_messages/send_bulk"):
         return _bulk(body)
     if method == b"GET" and target.endswith(b"/account/sms_credits"):
-        return _CREDITS
-    return _NOT_FOUND
+        return _answer(_CREDITS)
+    return _answer(_NOT_FOUND, b"404 Not Found")
 
 
 class StubProtocol(asyncio.Protocol):
     """One keep-alive connection: parse requests, answer each in order."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, idle_timeout: float | None) -> None:
         self.delay = delay
+        self.idle_timeout = idle_timeout
+        self.idle_timer: asyncio.TimerHandle | None = None
+        self.pending = 0  # answers not written yet (latency)
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
 
@@ -97,6 +118,9 @@ class StubProtocol(asyncio.Protocol):
         _stats["connections"] += 1
 
     def data_received(self, data: bytes) -> None:
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
         buffer = self.buffer
         buffer += data
         out = []
@@ -119,20 +143,42 @@ class StubProtocol(asyncio.Protocol):
             out.append(route(head, body))
         if out:
             data = b"".join(out)
+            self.pending += 1
             if self.delay:
                 asyncio.get_running_loop().call_later(self.delay, self._write, data)
             else:
                 self._write(data)
 
+    def connection_lost(self, _exc: Exception | None) -> None:
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+
     def _write(self, data: bytes) -> None:
+        self.pending -= 1
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+            if self.idle_timeout is not None and not self.pending and not self.buffer:
+                self.idle_timer = asyncio.get_running_loop().call_later(
+                    self.idle_timeout, self._close_idle
+                )
+
+    def _close_idle(self) -> None:
+        self.idle_timer = None
+        if self.transport is not None and not self.transport.is_closing():
+            _stats["closed_idle"] += 1
+            self.transport.close()
 
 
-async def serve(port: int, latency_ms: float, tls: tuple[str, str] | None) -> None:
+async def serve(
+    port: int,
+    latency_ms: float,
+    tls: tuple[str, str] | None,
+    idle_timeout: float | None = None,
+) -> None:
     """Listen on 127.0.0.1:``port`` until SIGTERM or standard input closes.
 
     ``tls`` is a certificate and key file: serve HTTPS with them.
+    ``idle_timeout``: close connections idle that long after an answer.
     """
     loop = asyncio.get_running_loop()
     delay = latency_ms / 1000.0
@@ -141,7 +187,11 @@ async def serve(port: int, latency_ms: float, tls: tuple[str, str] | None) -> No
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(*tls)
     server = await loop.create_server(
-        lambda: StubProtocol(delay), "127.0.0.1", port, backlog=4096, ssl=context
+        lambda: StubProtocol(delay, idle_timeout),
+        "127.0.0.1",
+        port,
+        backlog=4096,
+        ssl=context,
     )
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -173,8 +223,24 @@ def main() -> None:
     parser.add_argument(
         "--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with these"
     )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="close a kept-alive connection idle this long after an answer",
+    )
+    parser.add_argument(
+        "--keep-alive-header",
+        action="store_true",
+        help="answer with Keep-Alive: timeout=N (N: --idle-timeout, rounded)",
+    )
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.latency_ms, args.tls))
+    if args.keep_alive_header:
+        if args.idle_timeout is None:
+            parser.error("--keep-alive-header needs --idle-timeout")
+        global _extra_headers  # noqa: PLW0603 -- set once, before serving
+        _extra_headers = b"Keep-Alive: timeout=%d\r\n" % round(args.idle_timeout)
+    asyncio.run(serve(args.port, args.latency_ms, args.tls, args.idle_timeout))
 
 
 if __name__ == "__main__":

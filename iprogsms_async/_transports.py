@@ -27,6 +27,7 @@ import httpx
 import sniffio
 
 from ._errors import ConfigurationError
+from ._keepalive import DEFAULT_KEEPALIVE_EXPIRY
 from ._pool import reserve_connections
 
 if TYPE_CHECKING:
@@ -47,7 +48,9 @@ HTTPBackend = Literal["httpx", "aiohttp"]
 """The HTTP machinery under the client: httpx's own, or aiohttp's."""
 
 DEFAULT_LIMITS = httpx.Limits(
-    max_connections=50, max_keepalive_connections=50, keepalive_expiry=30.0
+    max_connections=50,
+    max_keepalive_connections=50,
+    keepalive_expiry=DEFAULT_KEEPALIVE_EXPIRY,
 )
 """httpx's pool: 50 connections (a broadcast's default concurrency), all kept alive.
 
@@ -56,11 +59,15 @@ Keep-alive equals the maximum, so a busy client never reconnects per request
 at 50 in flight: a TLS handshake each). With `ReservingPool` a connection
 costs little CPU, so throughput follows connections once the gateway is 20 ms
 or more away; `ConnectionGate` holds requests beyond the pool. Measured in
-``benchmarks/RESULTS.md``.
+``benchmarks/RESULTS.md``. An idle connection is kept 4 s, below common
+servers' keep-alive timeouts (`DEFAULT_KEEPALIVE_EXPIRY`), or less when the
+server says ``Keep-Alive: timeout=``.
 """
 
 DEFAULT_AIOHTTP_LIMITS = httpx.Limits(
-    max_connections=100, max_keepalive_connections=100, keepalive_expiry=30.0
+    max_connections=100,
+    max_keepalive_connections=100,
+    keepalive_expiry=DEFAULT_KEEPALIVE_EXPIRY,
 )
 """aiohttp's pool costs little per connection, so it can hold many more."""
 

@@ -29,7 +29,11 @@ from .support import TOKEN
 aiohttp = pytest.importorskip("aiohttp")
 pytest.importorskip("httpx_aiohttp")
 
-from iprogsms_async._aiohttp import AiohttpTransport, translate  # noqa: E402
+from iprogsms_async._aiohttp import (  # noqa: E402
+    AiohttpTransport,
+    _StaleConnectionError,
+    translate,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -329,3 +333,20 @@ async def test_no_token_in_the_text_of_an_aiohttp_failure(no_backoff):
     assert "ClientResponseError" in text or "RemoteProtocolError" in text
     assert TOKEN not in text
     assert TOKEN not in repr(caught.value)
+
+
+def test_a_request_found_stale_before_writing_is_not_sent():
+    failure = aiohttp.ClientConnectionError("request not written")
+    failure.__cause__ = _StaleConnectionError()
+    for raised in (failure, _wrapped(failure)):
+        translated = translate(raised)
+        assert isinstance(translated, httpx.ConnectError), translated  # not sent
+    # Any other connection error after the hand-out may have gone out.
+    assert isinstance(translate(aiohttp.ClientConnectionError("x")), httpx.ReadError)
+
+
+def _wrapped(exc):
+    """``exc`` as httpx-aiohttp raises it: an httpx error caused by aiohttp's."""
+    wrapper = httpx.ConnectTimeout(str(exc))
+    wrapper.__cause__ = exc
+    return wrapper

@@ -26,6 +26,7 @@ RUNS = {
         "--n", "40", "--rounds", "1", "--latency-ms", "0,2", "--concurrency", "4",
     ],
     "profile_broadcast.py": ["--n", "40", "--concurrency", "4", "--top", "5"],
+    "bench_stale_connections.py": ["--n", "40", "--batches", "2", "--batch-size", "4"],
     "bench_transports.py": [
         "--n", "30", "--rounds", "1", "--latency-ms", "0", "--concurrency", "4",
         "--limits", "2",

@@ -6,6 +6,16 @@ drops 2% of connections (half before acting, half after) and answers 1% later
 than the client's timeout. A wrapper notes what went back on the wire for each
 send, and the broadcast's report is checked against it and against the texts
 the gateway holds.
+
+A request can also be lost before the gateway reads it: written on a kept-
+alive connection just as the server closes it (uvicorn closes connections
+idle for 5 s), or still unread when the client gives up waiting. The client
+cannot tell that from a request read and then cut off, so such a send is
+rightly ``unknown``, and the wire log has nothing for it. The test accepts
+exactly that: a send the gateway never read is ``unknown`` with a lost
+connection or a timeout as its error, or reported not sent. It used to
+demand that every send be read, and failed on a loaded machine (2 runs in
+3), where the client's pool reused connections idle near uvicorn's timeout.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from iprogsms_async import APITimeoutError, IProgSMS
+from iprogsms_async import APIConnectionError, APITimeoutError, IProgSMS
 from iprogsms_async.broadcast import ACCEPTED, ERROR, REJECTED, UNKNOWN
 from iprogsms_async.testing import FakeGateway, Faults
 from iprogsms_async.testing.wire import serve_in_thread
@@ -37,11 +47,23 @@ CHAOS = Faults(
 )
 CLIENT_TIMEOUT = httpx.Timeout(1.0)  # shorter than slow_seconds
 SENT = frozenset({"delivered", "failed", "pending", ACCEPTED})
+# How a request the server never read can fail: the connection was closed
+# under it (no answer, or a reset), or no answer came in time.
+LOST_ON_THE_WAY = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 def ambiguous(answer):
     """Whether the client could not tell from this answer if the text went out."""
     return answer in (DROPPED, NO_ANSWER) or (isinstance(answer, int) and answer >= 500)
+
+
+def lost_on_the_way(error):
+    """Whether ``error`` says the request may have been lost before it was read."""
+    if isinstance(error, APITimeoutError):
+        return True
+    return isinstance(error, APIConnectionError) and isinstance(
+        error.__cause__, LOST_ON_THE_WAY
+    )
 
 
 def recipients(count):
@@ -81,9 +103,26 @@ def check_report(fake, wire, numbers, report):
     duplicates = sum(n - 1 for n in held.values() if n > 1)
     assert duplicates == 0, held.most_common(5)
 
+    never_read = 0
     for result in results:
         answers = wire.answers[result.phone_number]
-        assert answers, result  # every valid recipient was sent at least once
+        # The gateway never read the client's last send for this recipient
+        # (see the module's docstring): none on the wire, or only 429s, each
+        # of which the client retried (a 429 never ends in unknown).
+        if not answers or (result.status == UNKNOWN and answers[-1] == 429):
+            never_read += 1
+            assert all(a == 429 for a in answers), (result, answers)
+            assert held[result.phone_number] == 0, result
+            assert result.message_id is None, result
+            if result.status == UNKNOWN:
+                # In doubt, as it may have been on its way: the connection
+                # was lost under it, or no answer came in time.
+                assert result.error.maybe_sent, result
+                assert lost_on_the_way(result.error), result
+            else:
+                assert result.status == ERROR, result  # certainly not sent
+                assert not result.error.maybe_sent, result
+            continue
         last = answers[-1]
         # A send is repeated only after a 429: nothing else is ever retried.
         assert all(a == 429 for a in answers[:-1]), (result, answers)
@@ -126,6 +165,7 @@ def check_report(fake, wire, numbers, report):
         "delivered": report.counts["delivered"],
         "unknown": len(unknown),
         "unknown that went out": sum(1 for n in unknown if held[n]),
+        "sends the gateway never read": never_read,
         "error (429 past retries)": report.counts[ERROR],
         "status polls": fake.requests["GET /sms_messages/status"],
         "texts held by the gateway": len(fake.messages),
@@ -133,6 +173,9 @@ def check_report(fake, wire, numbers, report):
     }
 
 
+# A hang guard only: on a loaded machine the run takes several times its
+# usual 30 s, and nothing here depends on how long it takes.
+@pytest.mark.timeout(600)
 async def test_chaos_broadcast(anyio_backend):
     # uvicorn serves about 500 requests a second here: the full 10,000 sends
     # under asyncio; under trio a smaller crowd, polled to delivery through the
