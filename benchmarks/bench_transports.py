@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import _harness as h
 import httpx
 
-from iprogsms_async._pool import reserve_connections
+from iprogsms_async._pool import ReservingTransport
 
 if TYPE_CHECKING:
     import ssl
@@ -62,10 +62,10 @@ async def raw_httpx(
 ) -> tuple[float, float]:
     """Raw httpx; ``gated`` holds requests beyond the pool size outside its pool,
     ``reserving`` puts the library's `ReservingPool` under it."""
-    options = {} if limits is None else {"limits": limits}
+    options: dict[str, object] = {} if limits is None else {"limits": limits}
+    if reserving and limits is not None:
+        options["transport"] = ReservingTransport(limits=limits, verify=verify)
     async with httpx.AsyncClient(verify=verify, **options) as http:  # type: ignore[arg-type]
-        if reserving:
-            reserve_connections(http)
         if not gated or limits is None or limits.max_connections is None:
             return await _timed(
                 lambda: h.httpx_loop(http, url, h.numbers(n), concurrency, poll=False),

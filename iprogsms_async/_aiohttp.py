@@ -34,8 +34,8 @@ from aiohttp.http_writer import StreamWriter
 from httpx_aiohttp import AiohttpTransport as _BaseTransport
 
 from ._keepalive import has_pending_input, server_idle_limit
+from ._loop import refuse_trio
 from ._redact import redact_foreign
-from ._transports import refuse_trio
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -5,7 +5,8 @@ loop, httpx hangs or raises ``RuntimeError`` (``Event loop is closed``,
 ``attached to a different loop``), and aiohttp leaks its sockets. So a
 client is bound to the loop of its first request and refuses any other with
 a `ClientStateError`; and when that loop ends with the client still open,
-the client is closed on it, while it still can be.
+the client is closed on it, while it still can be. And the parts that run
+on asyncio only (aiohttp, the Redis limiter) refuse trio here, clearly.
 
 That last part rides on the hook both event loops keep for async generators
 left open: ``asyncio.run`` (``loop.shutdown_asyncgens()``) and ``trio.run``
@@ -21,18 +22,33 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import sniffio
 
-from ._errors import ClientStateError
+from ._errors import ClientStateError, ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable
 
-__all__ = ["LoopBinding"]
+__all__ = ["LoopBinding", "refuse_trio"]
 
 _MOVE_HINT = (
     "; its connections cannot move between loops. Create the client inside "
     "the loop that uses it (for example in your app's lifespan or at the top "
     "of the coroutine passed to asyncio.run)."
 )
+
+
+def refuse_trio(
+    what: str = "http_backend='aiohttp'",
+    instead: str = "use the default http_backend='httpx' under trio",
+) -> None:
+    """Raise `ConfigurationError` when running under trio, which ``what`` cannot."""
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return
+    if library == "trio":
+        raise ConfigurationError(
+            f"{what} runs on asyncio only, and this is trio: {instead}"
+        )
 
 
 def _current_loop() -> object:

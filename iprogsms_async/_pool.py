@@ -7,13 +7,26 @@ arriving meanwhile is handed the same connection, fails with
 load that churn was 40% of the client's CPU (6,000 requests: 32,000 passes of
 the pool, 4.5 million ``is_idle`` calls). The same gap lets a pass close, as
 surplus or expired, a connection already promised to a request
-(encode/httpcore#1110). Both are open upstream (encode/httpcore#1035, #1111).
+(encode/httpcore#1110).
 
-`ReservingPool` overrides the one method that decides, and is put under the
-clients this package creates over httpx's own transport, only for httpcore
-versions whose internals it was written against; otherwise httpcore's pool is
-left as it is. Never under an ``http_client`` or ``transport`` of the user's,
-nor under a proxy's.
+`ReservingPool` overrides the one method that decides. `ReservingTransport`
+is httpx's own transport (its request conversion, its mapping of httpcore's
+exceptions to httpx's) constructed over a `ReservingPool` instead of
+httpcore's: the clients this package creates use it, only on the httpcore
+versions the test suite ran on (`TESTED_HTTPCORE`, also the bound in
+``pyproject.toml``); on any other, httpcore's own pool, said once in an INFO
+log line. Never under an ``http_client`` or ``transport`` of the user's, nor
+under a proxy's.
+
+Delete ``ReservingPool._assign_requests_to_connections`` and its helpers
+(and the version bound) once httpcore ships the fixes of these, open
+upstream:
+
+- https://github.com/encode/httpcore/pull/1035 (the pool's pass made
+  linear, and its keep-alive count fixed)
+- https://github.com/encode/httpcore/issues/1110 (a pass closes a
+  connection already promised to a request), with its fix
+  https://github.com/encode/httpcore/pull/1111
 
 Its connections also keep the rules of `._keepalive`. httpcore checks an idle
 connection for a server's close only when the pool hands it to a request;
@@ -28,21 +41,45 @@ expires a connection before the ``Keep-Alive: timeout=`` its server states.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import httpcore
 import httpx
 from httpcore._async import connection_pool
 
+# httpx's own reading of the proxy variables (a plain function, in the httpx
+# 0.27 and 0.28 this package allows), so that a client given our transport
+# mounts what httpx would have.
+from httpx._utils import get_environment_proxies
+
 from ._keepalive import server_idle_limit
 
 if TYPE_CHECKING:
+    import ssl
+    from collections.abc import Iterable
+
     from httpcore._async.interfaces import AsyncConnectionInterface
+    from httpx._transports.default import SOCKET_OPTION
 
-__all__ = ["FreshConnection", "ReservingPool", "reserve_connections"]
+__all__ = [
+    "TESTED_HTTPCORE",
+    "FreshConnection",
+    "ReservingPool",
+    "ReservingTransport",
+    "proxy_mounts",
+    "reserving_transport",
+]
 
-_WRITTEN_FOR = "1.0."
-"""httpcore versions whose pool internals `ReservingPool` relies on."""
+logger = logging.getLogger("iprogsms_async")
+
+TESTED_HTTPCORE = frozenset({"1.0.9"})
+"""The httpcore versions the test suite ran `ReservingPool` on: it is used on no other.
+
+Its overrides reach into httpcore's pool internals, which any release may
+change. Keep in step with the bound on httpcore in ``pyproject.toml``; add a
+version here only after the suite has passed on it.
+"""
 
 
 class ReservingPool(httpcore.AsyncConnectionPool):
@@ -144,7 +181,7 @@ class FreshConnection(httpcore.AsyncHTTPConnection):
             inner.__class__ = _CheckedHTTP11Connection
         if isinstance(inner, _CheckedHTTP11Connection):
             # Read by httpcore when the answer is closed, to set the expiry.
-            inner._keepalive_expiry = _expiry(  # noqa: SLF001 -- see _WRITTEN_FOR
+            inner._keepalive_expiry = _expiry(  # noqa: SLF001 -- see TESTED_HTTPCORE
                 self._keepalive_expiry, _header(response.headers, b"keep-alive")
             )
         return response
@@ -190,37 +227,114 @@ def _never_started(connection: AsyncConnectionInterface) -> bool:
     )
 
 
-def _compatible() -> bool:
-    """Whether this httpcore's pool has the internals `ReservingPool` overrides.
-
-    httpcore 1.0.0 to 1.0.2 assigned connections another way.
-    """
-    return httpcore.__version__.startswith(_WRITTEN_FOR) and all(
-        hasattr(owner, name)
+def _not_applicable() -> str | None:
+    """Why `ReservingPool` cannot be used with this httpcore, or None if it can."""
+    if httpcore.__version__ not in TESTED_HTTPCORE:
+        tested = ", ".join(sorted(TESTED_HTTPCORE))
+        return (
+            f"httpcore {httpcore.__version__} is not a version it was tested on"
+            f" ({tested})"
+        )
+    missing = [
+        f"{owner.__name__}.{name}"
         for owner, name in (
             (httpcore.AsyncConnectionPool, "_assign_requests_to_connections"),
             (connection_pool, "AsyncPoolRequest"),
             (httpcore.AsyncHTTP11Connection, "_send_request_headers"),
         )
+        if not hasattr(owner, name)
+    ]
+    if missing:
+        return f"httpcore {httpcore.__version__} lacks {', '.join(missing)}"
+    return None
+
+
+_said: set[str] = set()
+"""The reasons already logged by `_say_not_applied`."""
+
+
+def _say_not_applied(reason: str) -> None:
+    """Log, once per reason, that the clients made here use httpcore's own pool."""
+    if reason in _said:
+        return
+    _said.add(reason)
+    logger.info(
+        "iprogsms_async: httpcore's own connection pool is used, not ReservingPool: %s",
+        reason,
     )
 
 
-def reserve_connections(client: httpx.AsyncClient) -> bool:
-    """Put `ReservingPool` under ``client``'s direct HTTP/1.1 transport.
+class ReservingTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport, over a `ReservingPool` of the same settings.
 
-    Returns whether it did: not when httpcore is not a version it was written
-    for, nor under a transport that is not httpx's own. Proxies (mounted from
-    the environment) keep httpcore's pool.
+    Everything but the pool is httpx's: turning a request into httpcore's and
+    the answer back, mapping httpcore's exceptions to httpx's (on which the
+    retry rule rests: `httpx.ConnectError` is "not sent"), closing. The pool
+    is made as httpx makes its own for a direct connection (TLS context from
+    the same ``verify`` and ``trust_env``, limits, ``retries=0``, local
+    address, Unix socket, socket options), HTTP/1.1 only. Proxies are not its
+    business: a client mounts httpx's transports for them (`proxy_mounts`).
     """
-    transport = client._transport  # noqa: SLF001
-    pool = getattr(transport, "_pool", None)
-    if (
-        _compatible()
-        and isinstance(transport, httpx.AsyncHTTPTransport)
-        and type(pool) is httpcore.AsyncConnectionPool
-        and not pool._http2  # noqa: SLF001
-    ):
-        # Its settings (limits, TLS, sockets) stay as httpx made them.
-        pool.__class__ = ReservingPool
-        return True
-    return False
+
+    def __init__(
+        self,
+        *,
+        limits: httpx.Limits,
+        verify: ssl.SSLContext | bool = True,
+        trust_env: bool = True,
+        uds: str | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SOCKET_OPTION] | None = None,
+    ) -> None:
+        ssl_context = httpx.create_ssl_context(verify=verify, trust_env=trust_env)
+        options = list(socket_options) if socket_options is not None else None
+        super().__init__(
+            verify=ssl_context,
+            limits=limits,
+            uds=uds,
+            local_address=local_address,
+            socket_options=options,
+        )
+        # Instead of the httpcore.AsyncConnectionPool httpx has just made with
+        # the same arguments (no socket, nothing to close).
+        self._pool = ReservingPool(
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=False,
+            retries=0,
+            uds=uds,
+            local_address=local_address,
+            socket_options=options,
+        )
+
+
+def reserving_transport(limits: httpx.Limits) -> ReservingTransport | None:
+    """The transport for a client made here, or None: httpx's own, with a log line.
+
+    None when this httpcore is not one `ReservingPool` was tested on.
+    """
+    reason = _not_applicable()
+    if reason is not None:
+        _say_not_applied(reason)
+        return None
+    return ReservingTransport(limits=limits)
+
+
+def proxy_mounts(limits: httpx.Limits) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """The proxies of the environment, mounted as httpx mounts them itself.
+
+    httpx reads ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and
+    ``NO_PROXY`` only for a client without a ``transport``; a client given
+    `ReservingTransport` mounts them with this instead: httpx's own transport
+    (httpcore's proxy pool) for each proxy, and for each ``NO_PROXY`` entry
+    None, which is the client's transport.
+    """
+    return {
+        pattern: None
+        if url is None
+        else httpx.AsyncHTTPTransport(proxy=url, limits=limits)
+        for pattern, url in get_environment_proxies().items()
+    }

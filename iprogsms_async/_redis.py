@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._errors import ClientStateError, ConfigurationError
+from ._loop import refuse_trio
 from ._ratelimit import check_burst, check_rate
 from ._redact import without_password
-from ._transports import refuse_trio
 from ._validation import printable_name
 
 if TYPE_CHECKING:

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 import anyio
 import httpx
-import sniffio
 
 from ._errors import ConfigurationError
 from ._keepalive import DEFAULT_KEEPALIVE_EXPIRY
-from ._pool import reserve_connections
+from ._loop import refuse_trio
+from ._pool import proxy_mounts, reserving_transport
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -41,7 +41,6 @@ __all__ = [
     "build_http_client",
     "check_http_backend",
     "gate_for",
-    "refuse_trio",
 ]
 
 HTTPBackend = Literal["httpx", "aiohttp"]
@@ -84,21 +83,6 @@ def check_http_backend(value: object) -> HTTPBackend:
     raise ConfigurationError(f"http_backend must be one of {choices}, not {value!r}")
 
 
-def refuse_trio(
-    what: str = "http_backend='aiohttp'",
-    instead: str = "use the default http_backend='httpx' under trio",
-) -> None:
-    """Raise `ConfigurationError` when running under trio, which ``what`` cannot."""
-    try:
-        library = sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        return
-    if library == "trio":
-        raise ConfigurationError(
-            f"{what} runs on asyncio only, and this is trio: {instead}"
-        )
-
-
 def build_http_client(
     backend: HTTPBackend,
     *,
@@ -107,7 +91,13 @@ def build_http_client(
     limits: httpx.Limits | None,
     transport: httpx.AsyncBaseTransport | None,
 ) -> httpx.AsyncClient:
-    """Create the `httpx.AsyncClient` a client owns, over the chosen backend."""
+    """Create the `httpx.AsyncClient` a client owns, over the chosen backend.
+
+    With neither a ``transport`` nor the aiohttp backend, its transport is
+    `ReservingTransport` (httpcore versions it was tested on), with the
+    environment's proxies mounted as httpx would.
+    """
+    mounts = None
     if backend == "aiohttp":
         if transport is not None:
             raise ConfigurationError(
@@ -122,16 +112,18 @@ def build_http_client(
                 f" ({exc})"
             ) from None
         transport = AiohttpTransport(limits=limits or DEFAULT_AIOHTTP_LIMITS)
-    client = httpx.AsyncClient(
+    elif transport is None:
+        transport = reserving_transport(limits or DEFAULT_LIMITS)
+        if transport is not None:
+            mounts = proxy_mounts(limits or DEFAULT_LIMITS)
+    return httpx.AsyncClient(
         headers=headers,
         timeout=timeout,
         limits=limits or DEFAULT_LIMITS,
         transport=transport,
+        mounts=mounts,
         follow_redirects=False,
     )
-    if transport is None:
-        reserve_connections(client)
-    return client
 
 
 class ConnectionGate:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import anyio
 import httpcore
 import httpx
 import pytest
 from httpcore._async.connection_pool import AsyncPoolRequest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
-from iprogsms_async import IProgSMS
-from iprogsms_async._pool import ReservingPool, reserve_connections
+from iprogsms_async import IProgSMS, _pool
+from iprogsms_async._pool import ReservingPool, ReservingTransport, reserving_transport
 
 from .loopback import answer, base_url, serve
 from .support import TOKEN
@@ -177,17 +182,84 @@ def test_a_proxy_from_the_environment_keeps_httpcore_s_pool(monkeypatch):
     assert pools_of(IProgSMS(TOKEN)) == [ReservingPool, httpcore.AsyncHTTPProxy]
 
 
-def test_another_httpcore_version_or_http2_is_left_alone(monkeypatch):
-    assert reserve_connections(httpx.AsyncClient()) is True
-    http2 = httpx.AsyncClient()
-    http2._transport._pool._http2 = True  # h2 is not installed here
-    assert reserve_connections(http2) is False
-    monkeypatch.setattr(httpcore, "__version__", "1.1.0")
-    assert reserve_connections(httpx.AsyncClient()) is False
+def test_no_proxy_entries_use_the_clients_own_transport(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    monkeypatch.setenv("NO_PROXY", "gateway.test")
+    http = IProgSMS(TOKEN)._shared.http
+    mine = http._transport
+    assert type(mine) is ReservingTransport
+    assert http._transport_for_url(httpx.URL("https://gateway.test/api")) is mine
+    proxied = http._transport_for_url(httpx.URL("https://elsewhere.test/api"))
+    assert type(proxied._pool) is httpcore.AsyncHTTPProxy
+
+
+def test_the_pool_has_the_settings_httpx_would_give_it():
+    limits = httpx.Limits(
+        max_connections=7, max_keepalive_connections=3, keepalive_expiry=2
+    )
+    ours = ReservingTransport(limits=limits, local_address="127.0.0.1")._pool
+    httpx_s = httpx.AsyncHTTPTransport(limits=limits, local_address="127.0.0.1")._pool
+    settings = [
+        "_max_connections",
+        "_max_keepalive_connections",
+        "_keepalive_expiry",
+        "_http1",
+        "_http2",
+        "_retries",
+        "_local_address",
+        "_uds",
+        "_socket_options",
+    ]
+    assert [getattr(ours, name) for name in settings] == [
+        getattr(httpx_s, name) for name in settings
+    ]
+    assert ours._ssl_context.verify_mode == httpx_s._ssl_context.verify_mode
+    assert ours._ssl_context.check_hostname == httpx_s._ssl_context.check_hostname
+
+
+@pytest.mark.parametrize("version", ["1.0.8", "1.0.10", "1.1.0"])
+def test_another_httpcore_version_keeps_httpcore_s_pool_and_says_so_once(
+    monkeypatch, caplog, version
+):
+    monkeypatch.setattr(_pool, "_said", set())
+    monkeypatch.setattr(httpcore, "__version__", version)
+    with caplog.at_level(logging.INFO, logger="iprogsms_async"):
+        assert pools_of(IProgSMS(TOKEN)) == [httpcore.AsyncConnectionPool]
+        assert pools_of(IProgSMS(TOKEN)) == [httpcore.AsyncConnectionPool]
+    told = [r for r in caplog.records if "ReservingPool" in r.getMessage()]
+    assert len(told) == 1
+    assert told[0].levelno == logging.INFO
+    assert (
+        f"httpcore {version} is not a version it was tested on" in told[0].getMessage()
+    )
+
+
+def test_an_httpcore_without_the_overridden_internals_keeps_its_pool(
+    monkeypatch, caplog
+):
+    monkeypatch.setattr(_pool, "_said", set())
     # httpcore 1.0.0 to 1.0.2 assigned connections without this method.
-    monkeypatch.setattr(httpcore, "__version__", "1.0.2")
     monkeypatch.delattr(httpcore.AsyncConnectionPool, "_assign_requests_to_connections")
-    assert reserve_connections(httpx.AsyncClient()) is False
+    with caplog.at_level(logging.INFO, logger="iprogsms_async"):
+        assert reserving_transport(httpx.Limits()) is None
+    assert "lacks AsyncConnectionPool._assign_requests_to_connections" in caplog.text
+
+
+def test_the_tested_versions_are_within_the_bound_in_pyproject():
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = Path(__file__).parents[1] / "pyproject.toml"
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    (bound,) = [d for d in project["dependencies"] if d.startswith("httpcore")]
+    allowed = SpecifierSet(bound.removeprefix("httpcore"))
+    assert all(version in allowed for version in _pool.TESTED_HTTPCORE)
+    # No release after the newest tested one: its internals may differ.
+    newest = max(_pool.TESTED_HTTPCORE, key=Version)
+    assert (
+        f"<{Version(newest).major}.{Version(newest).minor}.{Version(newest).micro + 1}"
+        in bound
+    )
+    # The suite itself runs on a tested version, or this file proves nothing.
+    assert httpcore.__version__ in _pool.TESTED_HTTPCORE
 
 
 # --- under load, over real sockets ---------------------------------------------
@@ -240,11 +312,12 @@ async def test_a_request_cancelled_by_asyncio_before_connecting_frees_its_place(
 
     sent = {"status": 200, "message_status": "sent"}
     with serve({"/x": answer(sent)}) as server:
+        limits = httpx.Limits(max_connections=1)
         client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=1),
+            limits=limits,
             timeout=httpx.Timeout(5, pool=1),
+            transport=ReservingTransport(limits=limits),
         )
-        assert reserve_connections(client)
         url = base_url(server) + "/x"
         async with client:
             first = await client.send(
