@@ -14,6 +14,7 @@ from ._ratelimit import RateLimit, RateLimiter
 from ._redact import Secret, install_log_filter
 from ._request import Requester, SharedState
 from ._retry import RetryPolicy
+from ._sender import RequesterSender
 from ._shielding import Shield
 from ._transports import (
     DEFAULT_LIMITS,
@@ -214,15 +215,7 @@ class IProgSMS:
         self._settings = settings
         self._shared = shared
         self._owner = owner
-        requester = Requester(
-            shared=shared,
-            token=settings.token,
-            base_url=settings.base_url,
-            timeout=settings.timeout,
-            retry=settings.retry,
-            limiter=settings.limiter,
-            shield=settings.shield,
-        )
+        requester = _requester(settings, shared)
         self._requester = requester
         self.sms = SMS(requester)
         self.account = Account(requester)
@@ -271,8 +264,8 @@ class IProgSMS:
         copy._setup(settings, self._shared, owner=False)
         return copy
 
-    def _broadcast_sender(self, rate_limit: float | None) -> IProgSMS:
-        """A copy for a broadcast's workers, which see their sends through.
+    def _broadcast_sender(self, rate_limit: float | None) -> RequesterSender:
+        """What a broadcast's workers send through: a copy of this client's road.
 
         They run in anyio task groups, where only anyio's cancellation reaches
         them: a shielded scope is enough, and saves a task per send. Its own
@@ -281,7 +274,7 @@ class IProgSMS:
         settings = attrs.evolve(self._settings, shield=Shield.ANYIO)
         if rate_limit is not None:
             settings = attrs.evolve(settings, limiter=RateLimiter(rate_limit))
-        return self._copy(settings)
+        return RequesterSender(_requester(settings, self._shared), settings.base_url)
 
     async def broadcast(
         self,
@@ -356,7 +349,8 @@ class IProgSMS:
         """
         check_recipients(recipients)
         chosen = choose_options(options, changes)
-        async with open_stream(self, recipients, chosen) as stream:
+        sender = self._broadcast_sender(chosen.rate_limit)
+        async with open_stream(sender, recipients, chosen) as stream:
             yield stream
 
     @property
@@ -440,6 +434,18 @@ def _given(value: V | _NotGiven, current: T, check: Callable[[V], T]) -> T:
     ``current`` when the option was left out.
     """
     return current if isinstance(value, _NotGiven) else check(value)
+
+
+def _requester(settings: _Settings, shared: SharedState) -> Requester:
+    return Requester(
+        shared=shared,
+        token=settings.token,
+        base_url=settings.base_url,
+        timeout=settings.timeout,
+        retry=settings.retry,
+        limiter=settings.limiter,
+        shield=settings.shield,
+    )
 
 
 def _limiter(rate_limit: float | RateLimit | None) -> RateLimit | None:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BASE_URL",
+    "BROADCAST_NAME",
     "CALLBACK",
     "FILE_PATH",
     "FLAG",
@@ -502,6 +503,9 @@ def _explain_path(value: object) -> str | None:
         return None
     return f"must be a file path (a str or os.PathLike), not {shown(value)}"
 
+
+BROADCAST_NAME = printable_name(max_length=200)
+"""A broadcast's name in its journal: what tells it from others sharing a store."""
 
 FILE_PATH: Check[str | os.PathLike[str]] = Check(
     "a file path (a str or os.PathLike)", explain=_explain_path, convert=_same

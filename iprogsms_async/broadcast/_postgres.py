@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from .._errors import ConfigurationError, JournalError
+from .._errors import ConfigurationError
 from .._redact import without_password
+from ._errors import JournalError
 from ._journal_store import (
     BatchingJournal,
     JournalEntry,

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterable
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .._errors import InterruptedSendError
 from .._segments import count_segments
-from ._journal import STATE_ACCEPTED, STATE_FINAL, STATE_SENDING, text_digest
+from ._errors import InterruptedSendError
+from ._journal_store import STATE_ACCEPTED, STATE_FINAL, STATE_SENDING, text_digest
 from ._recipients import Recipient, Sameness, read_recipients
 from ._report import (
     DRY_RUN,
@@ -23,7 +23,7 @@ from ._report import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from ._journal import Journal, JournalEntry
+    from ._journal_store import JournalEntry, JournalStore
     from ._options import BroadcastOptions
     from ._recipients import RecipientInput, Recipients
 
@@ -45,7 +45,7 @@ async def materialize(recipients: Recipients) -> list[RecipientInput]:
 async def estimate(
     recipients: Recipients,
     config: BroadcastOptions,
-    journal: Journal | None,
+    journal: JournalStore | None,
     on_result: Callable[[BroadcastResult], Awaitable[None]] | None = None,
 ) -> BroadcastEstimate:
     """Check every recipient and count the segments that would be sent.

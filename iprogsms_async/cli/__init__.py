@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from .._errors import (
     ConfigurationError,
     IProgSMSError,
-    JournalError,
     ValidationError,
 )
 from ._exit import ExitCode
@@ -150,6 +149,9 @@ def _failed(
     error: IProgSMSError, args: argparse.Namespace, console: Console, errors: Console
 ) -> ExitCode:
     # Refused input is the user's to fix; everything else the gateway's or network's.
+    # A broadcast's error: --help loads no broadcast.
+    from ..broadcast._errors import JournalError  # noqa: PLC0415
+
     bad_input = isinstance(error, ValidationError | ConfigurationError | JournalError)
     code = ExitCode.BAD_INPUT if bad_input else ExitCode.API
     if getattr(args, "json", False):

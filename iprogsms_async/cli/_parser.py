@@ -399,7 +399,14 @@ def _broadcast(parser: argparse.ArgumentParser) -> None:
         "--journal",
         metavar="PATH",
         help="record every send here to resume without a second text "
-        "(default: RECIPIENTS.journal.sqlite beside the file; none with --sandbox)",
+        "(default: RECIPIENTS.journal.sqlite beside the file; none with --sandbox), "
+        "or a postgresql:// URL",
+    )
+    parser.add_argument(
+        "--name",
+        metavar="NAME",
+        help="the broadcast's name in its journal (default for a postgresql:// "
+        "journal: the RECIPIENTS file's name; none for a file journal)",
     )
     parser.add_argument(
         "--no-journal",

@@ -86,8 +86,9 @@ class OTP(Resource):
             await self._requester.request(call, _accepted)
         except APIError as error:
             # A refusal of the code itself: a 400, 404 or 422, or a 2xx whose
-            # body says error. Anything else (a 402, a 3xx...) is not an answer.
-            declared = type(error) is APIError and 200 <= error.status_code < 300
+            # body says error (and no error of a kind of its own, as a declared
+            # 402 or 429 is). Anything else (a 402, a 3xx...) is not an answer.
+            declared = type(error) is APIError and error.declared_status is not None
             if isinstance(error, (BadRequestError, NotFoundError)) or declared:
                 return False
             raise
