@@ -22,7 +22,7 @@ from ._transports import (
     check_http_backend,
     gate_for,
 )
-from ._validation import BASE_URL, NON_NEGATIVE_INT, TIMEOUT, TOKEN
+from ._validation import BASE_URL, NON_NEGATIVE_INT, TIMEOUT, TOKEN, TOKEN_VARIABLE
 from ._version import __version__
 from .broadcast._options import choose_options
 from .broadcast._recipients import check_recipients
@@ -49,12 +49,10 @@ __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
     "ENV_BASE_URL",
-    "ENV_TOKEN",
     "IProgSMS",
 ]
 
 DEFAULT_BASE_URL = "https://www.iprogsms.com/api/v1"
-ENV_TOKEN = "IPROGSMS_API_TOKEN"  # noqa: S105 -- a variable name, not a secret
 ENV_BASE_URL = "IPROGSMS_BASE_URL"
 
 T = TypeVar("T")
@@ -165,7 +163,7 @@ class IProgSMS:
     ) -> None:
         settings = _Settings(
             token=_check_token(
-                api_token if api_token is not None else os.environ.get(ENV_TOKEN)
+                api_token if api_token is not None else os.environ.get(TOKEN_VARIABLE)
             ),
             base_url=_check_base_url(
                 base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
@@ -461,7 +459,7 @@ def _shield(shield_sends: bool) -> Shield:
 def _check_token(token: object) -> Secret:
     if token is None:
         raise ConfigurationError(
-            f"no API token: pass api_token=... or set the {ENV_TOKEN} "
+            f"no API token: pass api_token=... or set the {TOKEN_VARIABLE} "
             "environment variable",
             field="api_token",
         )

@@ -48,6 +48,7 @@ __all__ = [
     "INTEGER",
     "MESSAGE",
     "NON_NEGATIVE_INT",
+    "OTP_PLACEHOLDER",
     "PORT",
     "POSITIVE_INT",
     "POSITIVE_NUMBER",
@@ -59,6 +60,7 @@ __all__ = [
     "STATUSES",
     "TIMEOUT",
     "TOKEN",
+    "TOKEN_VARIABLE",
     "Check",
     "check_unicode",
     "instance_of",
@@ -413,6 +415,12 @@ def _explain_token(value: object) -> str | None:
         return "must not contain spaces or control characters"
     return None
 
+
+TOKEN_VARIABLE = "IPROGSMS_API_TOKEN"  # noqa: S105 -- a variable name, not a secret
+"""The environment variable the client (and the command line) read the token from."""
+
+OTP_PLACEHOLDER = ":otp"
+"""Where the code goes in a custom OTP text: the gateway fills it in."""
 
 TOKEN: Check[str] = Check(
     "a non-empty string without spaces or control characters",

@@ -17,6 +17,7 @@ from .._errors import (
     IProgSMSError,
     ValidationError,
 )
+from .._validation import TOKEN_VARIABLE
 from ._exit import ExitCode
 from ._parser import parse_args
 
@@ -128,9 +129,9 @@ def _client(args: argparse.Namespace, errors: Console) -> IProgSMS:
 def _token(args: argparse.Namespace, errors: Console) -> str | None:
     """The token from ``--token-file``; None leaves it to IPROGSMS_API_TOKEN."""
     if args.token_file is None:
-        if not os.environ.get("IPROGSMS_API_TOKEN"):
+        if not os.environ.get(TOKEN_VARIABLE):
             raise ConfigurationError(
-                "no API token: set IPROGSMS_API_TOKEN or pass --token-file PATH "
+                f"no API token: set {TOKEN_VARIABLE} or pass --token-file PATH "
                 "(or try --sandbox)"
             )
         return None

@@ -12,7 +12,13 @@ from .._errors import APIError, BadRequestError, NotFoundError, ValidationError
 from .._models import SentOtp, structure
 from .._phone import normalize_phone_number
 from .._request import Call
-from .._validation import IDENTIFIER, MESSAGE, POSITIVE_INT, SMS_PROVIDER
+from .._validation import (
+    IDENTIFIER,
+    MESSAGE,
+    OTP_PLACEHOLDER,
+    POSITIVE_INT,
+    SMS_PROVIDER,
+)
 from ._base import Resource, data_of
 
 if TYPE_CHECKING:
@@ -20,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["OTP", "OTP_PLACEHOLDER"]
 
-OTP_PLACEHOLDER = ":otp"
 """Where the gateway puts the code in a custom OTP message."""
 
 

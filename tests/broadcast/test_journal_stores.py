@@ -13,6 +13,7 @@ store resumes without texting anyone twice, leaving no token in the store.
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import closing
 
 import anyio
@@ -105,8 +106,20 @@ class PostgresStore:
         return self.url
 
     def crash(self, journal):
+        backend = journal._db.info.backend_pid
         journal._db.close()
         journal._closed = True
+        # The server ends the session (and frees its lock) once it notices
+        # the connection closed: wait for that, as a rerun after a kill would.
+        with self._connect() as db:
+            for _ in range(1000):
+                gone = db.execute(
+                    "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = %s",
+                    (backend,),
+                ).fetchone()[0]
+                if gone:
+                    break
+                time.sleep(0.01)
 
     def _connect(self):
         import psycopg  # noqa: PLC0415 -- only with a server
