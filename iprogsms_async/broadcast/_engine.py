@@ -42,7 +42,7 @@ from ._journal_store import (
 )
 from ._preflight import estimate, materialize, resumed_result
 from ._progress import Tally
-from ._recipients import Recipient, Sameness, read_recipients
+from ._recipients import DuplicateTracker, Recipient, read_recipients
 from ._report import (
     DUPLICATE,
     ERROR,
@@ -110,7 +110,7 @@ class BroadcastRun:
         self.estimate: BroadcastEstimate | None = None
         self.tally = Tally(config.on_progress, config.progress_interval)
         self._journal: JournalStore | None = None
-        self._sameness = Sameness(config.message)
+        self._duplicates = DuplicateTracker(config.message)
         self._polls: list[tuple[float, int, _Poll]] = []
         # Every accepted text not yet settled, wherever its poll is: due, on
         # its way to a worker, or in flight (cancelled there, it is still here).
@@ -164,7 +164,7 @@ class BroadcastRun:
     async def _dry_run(self) -> None:
         async def settle(result: BroadcastResult) -> None:
             self._settle_result(result)
-            await self._pump()
+            await self._flush_outbox()
 
         self.estimate = await estimate(
             self._recipients, self._config, self._journal, settle
@@ -214,9 +214,9 @@ class BroadcastRun:
         async with aclosing(source):
             while True:
                 if self._polls and self._polls[0][0] <= anyio.current_time():
-                    await self._hand(jobs, heapq.heappop(self._polls)[2])
+                    await self._dispatch(jobs, heapq.heappop(self._polls)[2])
                 elif ready:
-                    await self._hand(jobs, ready.popleft())
+                    await self._dispatch(jobs, ready.popleft())
                 elif not input_done:
                     recipient = await anext(source, None)
                     if recipient is None:
@@ -229,8 +229,8 @@ class BroadcastRun:
                     self.tally.read += 1
                     job = self._admit(recipient, buckets)
                     if job is not None:
-                        await self._hand(jobs, job)
-                    await self._pump()
+                        await self._dispatch(jobs, job)
+                    await self._flush_outbox()
                 elif self._polls or self._busy:
                     await self._sleep_until_woken()
                 else:
@@ -246,7 +246,7 @@ class BroadcastRun:
         if wake is self._wake:
             self._wake = anyio.Event()
 
-    async def _hand(self, jobs: ObjectSendStream[_Job], job: _Job) -> None:
+    async def _dispatch(self, jobs: ObjectSendStream[_Job], job: _Job) -> None:
         self._busy += 1
         try:
             await jobs.send(job)
@@ -263,7 +263,7 @@ class BroadcastRun:
             return None
         message = recipient.message
         assert message is not None  # noqa: S101 -- valid recipients have a text
-        if self._config.deduplicate and self._sameness.seen_before(
+        if self._config.deduplicate and self._duplicates.seen_before(
             recipient.phone_number, message
         ):
             self._settle(recipient, DUPLICATE)
@@ -318,7 +318,7 @@ class BroadcastRun:
                         await self._poll(job)
                     if self._journal is not None:
                         await self._journal.flush_if_due()
-                    await self._pump()
+                    await self._flush_outbox()
                 finally:
                     self._busy -= 1
                     self._wake.set()
@@ -520,7 +520,7 @@ class BroadcastRun:
         self._outbox.append(result)
         self.tally.tick()
 
-    async def _pump(self) -> None:
+    async def _flush_outbox(self) -> None:
         """Hand recorded results to the reader, waiting while it is behind."""
         out = self._out
         assert out is not None  # noqa: S101 -- set by run()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .._segments import count_segments
 from ._errors import InterruptedSendError
 from ._journal_store import STATE_ACCEPTED, STATE_FINAL, STATE_SENDING, text_digest
-from ._recipients import Recipient, Sameness, read_recipients
+from ._recipients import DuplicateTracker, Recipient, read_recipients
 from ._report import (
     DRY_RUN,
     DUPLICATE,
@@ -55,7 +55,7 @@ async def estimate(
     journal recorded for it.
     """
     read = valid = invalid = duplicates = segments = already = 0
-    sameness = Sameness(config.message)
+    seen = DuplicateTracker(config.message)
     async for recipient in read_recipients(recipients, config.message):
         read += 1
         result: BroadcastResult | None = None
@@ -63,9 +63,7 @@ async def estimate(
         if recipient.problem is not None or message is None:
             invalid += 1
             result = recipient.result(INVALID, error=recipient.problem)
-        elif config.deduplicate and sameness.seen_before(
-            recipient.phone_number, message
-        ):
+        elif config.deduplicate and seen.seen_before(recipient.phone_number, message):
             duplicates += 1
             result = recipient.result(DUPLICATE)
         else:

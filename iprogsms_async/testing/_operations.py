@@ -18,7 +18,7 @@ from .._schedule import parse_scheduled_at
 from .._validation import OTP_PLACEHOLDER
 from . import _routes as routes
 from ._networks import INVALID_FORMAT, SMART_TNT, network_of
-from ._store import InsufficientCreditsError, Store, manila_time
+from ._store import CreditsShort, Store, manila_time
 from ._wire import Reply, error_reply, html_reply, json_reply, timestamp
 
 if TYPE_CHECKING:
@@ -190,7 +190,7 @@ def _accept(
 ) -> list[str]:
     try:
         return [m.message_id for m in store.accept(numbers, text, provider, source)]
-    except InsufficientCreditsError as short:
+    except CreditsShort as short:
         raise _refuse(
             402,
             f"Insufficient credits. This request needs {short.needed} credits and "
