@@ -23,10 +23,8 @@ if TYPE_CHECKING:
         ClientStateError,
         ConfigurationError,
         InsufficientCreditsError,
-        InterruptedSendError,
         InvalidPhoneNumber,
         IProgSMSError,
-        JournalError,
         NotFoundError,
         RateLimitError,
         ResponseFormatError,
@@ -62,6 +60,7 @@ if TYPE_CHECKING:
         RecipientsFile,
         ResultStatus,
     )
+    from .broadcast._errors import InterruptedSendError, JournalError
 
 _HOMES: dict[str, str] = {
     "APIConnectionError": "_errors",
@@ -86,9 +85,9 @@ _HOMES: dict[str, str] = {
     "IProgSMS": "_client",
     "IProgSMSError": "_errors",
     "InsufficientCreditsError": "_errors",
-    "InterruptedSendError": "_errors",
+    "InterruptedSendError": "broadcast._errors",
     "InvalidPhoneNumber": "_errors",
-    "JournalError": "_errors",
+    "JournalError": "broadcast._errors",
     "MANILA": "_schedule",
     "MessageStatus": "_models",
     "NetworkInfo": "_models",

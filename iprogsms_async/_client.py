@@ -14,6 +14,7 @@ from ._ratelimit import RateLimit, RateLimiter
 from ._redact import Secret, install_log_filter
 from ._request import Requester, SharedState
 from ._retry import RetryPolicy
+from ._sender import RequesterSender
 from ._shielding import Shield
 from ._transports import (
     DEFAULT_LIMITS,
@@ -21,7 +22,7 @@ from ._transports import (
     check_http_backend,
     gate_for,
 )
-from ._validation import BASE_URL, NON_NEGATIVE_INT, TIMEOUT, TOKEN
+from ._validation import BASE_URL, NON_NEGATIVE_INT, TIMEOUT, TOKEN, TOKEN_VARIABLE
 from ._version import __version__
 from .broadcast._options import choose_options
 from .broadcast._recipients import check_recipients
@@ -48,12 +49,10 @@ __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
     "ENV_BASE_URL",
-    "ENV_TOKEN",
     "IProgSMS",
 ]
 
 DEFAULT_BASE_URL = "https://www.iprogsms.com/api/v1"
-ENV_TOKEN = "IPROGSMS_API_TOKEN"  # noqa: S105 -- a variable name, not a secret
 ENV_BASE_URL = "IPROGSMS_BASE_URL"
 
 T = TypeVar("T")
@@ -164,7 +163,7 @@ class IProgSMS:
     ) -> None:
         settings = _Settings(
             token=_check_token(
-                api_token if api_token is not None else os.environ.get(ENV_TOKEN)
+                api_token if api_token is not None else os.environ.get(TOKEN_VARIABLE)
             ),
             base_url=_check_base_url(
                 base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
@@ -214,15 +213,7 @@ class IProgSMS:
         self._settings = settings
         self._shared = shared
         self._owner = owner
-        requester = Requester(
-            shared=shared,
-            token=settings.token,
-            base_url=settings.base_url,
-            timeout=settings.timeout,
-            retry=settings.retry,
-            limiter=settings.limiter,
-            shield=settings.shield,
-        )
+        requester = _requester(settings, shared)
         self._requester = requester
         self.sms = SMS(requester)
         self.account = Account(requester)
@@ -271,8 +262,8 @@ class IProgSMS:
         copy._setup(settings, self._shared, owner=False)
         return copy
 
-    def _broadcast_sender(self, rate_limit: float | None) -> IProgSMS:
-        """A copy for a broadcast's workers, which see their sends through.
+    def _broadcast_sender(self, rate_limit: float | None) -> RequesterSender:
+        """What a broadcast's workers send through: a copy of this client's road.
 
         They run in anyio task groups, where only anyio's cancellation reaches
         them: a shielded scope is enough, and saves a task per send. Its own
@@ -281,7 +272,7 @@ class IProgSMS:
         settings = attrs.evolve(self._settings, shield=Shield.ANYIO)
         if rate_limit is not None:
             settings = attrs.evolve(settings, limiter=RateLimiter(rate_limit))
-        return self._copy(settings)
+        return RequesterSender(_requester(settings, self._shared), settings.base_url)
 
     async def broadcast(
         self,
@@ -356,7 +347,8 @@ class IProgSMS:
         """
         check_recipients(recipients)
         chosen = choose_options(options, changes)
-        async with open_stream(self, recipients, chosen) as stream:
+        sender = self._broadcast_sender(chosen.rate_limit)
+        async with open_stream(sender, recipients, chosen) as stream:
             yield stream
 
     @property
@@ -442,6 +434,18 @@ def _given(value: V | _NotGiven, current: T, check: Callable[[V], T]) -> T:
     return current if isinstance(value, _NotGiven) else check(value)
 
 
+def _requester(settings: _Settings, shared: SharedState) -> Requester:
+    return Requester(
+        shared=shared,
+        token=settings.token,
+        base_url=settings.base_url,
+        timeout=settings.timeout,
+        retry=settings.retry,
+        limiter=settings.limiter,
+        shield=settings.shield,
+    )
+
+
 def _limiter(rate_limit: float | RateLimit | None) -> RateLimit | None:
     if rate_limit is None or isinstance(rate_limit, RateLimit):
         return rate_limit  # a limit of the user's making, shared as it is
@@ -455,7 +459,7 @@ def _shield(shield_sends: bool) -> Shield:
 def _check_token(token: object) -> Secret:
     if token is None:
         raise ConfigurationError(
-            f"no API token: pass api_token=... or set the {ENV_TOKEN} "
+            f"no API token: pass api_token=... or set the {TOKEN_VARIABLE} "
             "environment variable",
             field="api_token",
         )

@@ -9,6 +9,7 @@
     ├── ClientStateError           (also RuntimeError) closed, or on another event loop
     ├── JournalError               a broadcast's journal cannot be opened or written
     ├── InterruptedSendError       an earlier run could not tell if this text went out
+    │                              (these two are the broadcast's: broadcast/_errors.py)
     ├── APIConnectionError         the transport failed: refused, dropped, reset
     │   └── APITimeoutError        connect, write, read or pool timeout, or their total
     └── APIError                   the gateway answered, and not with success
@@ -27,12 +28,17 @@ though the call failed: such a send must not be repeated blindly. It is False
 when the text certainly was not sent (refused input, connection refused, a 4xx
 answer), and always False for calls that do not text anyone.
 
+``ends_broadcast`` (a class attribute) says which errors end a whole
+broadcast rather than one recipient's send: a bad token, a closed client, a
+journal that cannot be written, and the account running out of credits
+(after which nothing more is sent).
+
 No message, ``repr`` or attribute here holds the API token.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from .broadcast import BroadcastReport
@@ -47,9 +53,7 @@ __all__ = [
     "ConfigurationError",
     "IProgSMSError",
     "InsufficientCreditsError",
-    "InterruptedSendError",
     "InvalidPhoneNumber",
-    "JournalError",
     "NotFoundError",
     "RateLimitError",
     "ResponseFormatError",
@@ -63,6 +67,9 @@ class IProgSMSError(Exception):
 
     maybe_sent: bool
     """True when a failed send may still have texted the recipient."""
+
+    ends_broadcast: ClassVar[bool] = False
+    """Whether this error ends a whole broadcast, not just one recipient's send."""
 
     def __init__(self, message: str, *, maybe_sent: bool = False) -> None:
         super().__init__(message)
@@ -106,22 +113,7 @@ class InvalidPhoneNumber(ValidationError):
 class ClientStateError(IProgSMSError, RuntimeError):
     """The client cannot be used now: it is closed, or bound to another loop."""
 
-
-class JournalError(IProgSMSError):
-    """A broadcast's journal cannot be opened or written; nothing more is sent."""
-
-
-class InterruptedSendError(IProgSMSError):
-    """An earlier run of this broadcast could not tell whether this text went out.
-
-    It stopped (a crash, a kill) while the send was on the wire, or the
-    gateway's answer was lost (a timeout, a 5xx, a dropped connection). The
-    text may have been delivered (``maybe_sent`` is True), so a journaled rerun
-    does not send it again.
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, maybe_sent=True)
+    ends_broadcast: ClassVar[bool] = True
 
 
 class APIConnectionError(IProgSMSError):
@@ -155,7 +147,9 @@ class APIError(IProgSMSError):
 
     ``status_code`` is the HTTP status, ``message`` the gateway's own words when
     it gave any, and ``body`` the decoded JSON body (or the text when the body
-    was not JSON).
+    was not JSON). ``declared_status`` is the error the body's own ``status``
+    declared under an HTTP status that claimed success: a code (``404``) or a
+    word (``"error"``); None when the HTTP status itself was the error.
     """
 
     def __init__(
@@ -167,12 +161,14 @@ class APIError(IProgSMSError):
         method: str,
         url: str,
         maybe_sent: bool = False,
+        declared_status: int | str | None = None,
     ) -> None:
         super().__init__(message, maybe_sent=maybe_sent)
         self.status_code = status_code
         self.body = body
         self.method = method
         self.url = url
+        self.declared_status = declared_status
 
 
 class BadRequestError(APIError):
@@ -181,6 +177,8 @@ class BadRequestError(APIError):
 
 class AuthenticationError(APIError):
     """The API token was missing, wrong, or not allowed to do this (401, 403)."""
+
+    ends_broadcast: ClassVar[bool] = True
 
 
 class InsufficientCreditsError(APIError):
@@ -201,6 +199,8 @@ class InsufficientCreditsError(APIError):
     check, ``status_code`` and ``body`` are those of the credits answer.
     """
 
+    ends_broadcast: ClassVar[bool] = True
+
     def __init__(
         self,
         message: str,
@@ -213,6 +213,7 @@ class InsufficientCreditsError(APIError):
         available: float | None = None,
         unsent: int = 0,
         maybe_sent: bool = False,
+        declared_status: int | str | None = None,
     ) -> None:
         super().__init__(
             message,
@@ -221,6 +222,7 @@ class InsufficientCreditsError(APIError):
             method=method,
             url=url,
             maybe_sent=maybe_sent,
+            declared_status=declared_status,
         )
         self.needed = needed
         self.available = available
@@ -248,6 +250,7 @@ class RateLimitError(APIError):
         url: str,
         retry_after: float | None,
         maybe_sent: bool = False,
+        declared_status: int | str | None = None,
     ) -> None:
         super().__init__(
             message,
@@ -256,6 +259,7 @@ class RateLimitError(APIError):
             method=method,
             url=url,
             maybe_sent=maybe_sent,
+            declared_status=declared_status,
         )
         self.retry_after = retry_after
 

@@ -36,7 +36,7 @@ from ._loop import LoopBinding, ended_error
 from ._pause import ServerPause
 from ._redact import Secret, redact, redact_foreign, stand_in
 from ._response import JSONObject, RequestContext, success_body
-from ._shielding import SendTrace, Shield, see_through
+from ._shielding import SendTrace, Shield, finish_shielded
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping
@@ -281,7 +281,7 @@ class Requester:
                     if shield is not Shield.OFF:
                         # From here on the send is seen through: abandoning it
                         # would leave the text in doubt.
-                        return await see_through(
+                        return await finish_shielded(
                             self._attempt(call, parse, context, trace),
                             shield,
                             context,

@@ -125,17 +125,23 @@ def api_error(
     content: bytes,
     body: Any,
     context: RequestContext,
-    declared: int | None = None,
+    declared: int | str | None = None,
 ) -> APIError:
-    """Build the `APIError` subclass for an error answer.
+    """Build the `APIError` subclass for an error answer: the one status mapping.
 
     The class follows the HTTP status, or the status the body declares when the
-    HTTP status claims success. ``maybe_sent`` is True for a send the gateway
-    failed on (5xx) or redirected (3xx, which after a POST often means done):
-    a 4xx or a declared error means it refused. ``body`` is `decode_body`'s
-    of ``content``: already redacted, and kept as it is.
+    HTTP status claims success (kept as ``declared_status``; a declared word
+    such as ``"error"`` names no class, and makes a plain `APIError` unless
+    the message says the credits ran out). ``maybe_sent`` is True for a send
+    the gateway failed on (5xx) or redirected (3xx, which after a POST often
+    means done): a 4xx or a declared error means it refused. ``body`` is
+    `decode_body`'s of ``content``: already redacted, and kept as it is.
     """
-    effective = declared if declared is not None else status_code
+    effective: int | None
+    if declared is None:
+        effective = status_code
+    else:
+        effective = declared if isinstance(declared, int) else None
     detail = _gateway_message(body) if isinstance(body, dict) else _text_hint(content)
     if declared is not None and declared != status_code:
         prefix = f"HTTP {status_code}, body status {body.get('status')!r}"
@@ -148,8 +154,9 @@ def api_error(
         "body": kept,
         "method": context.method,
         "url": context.url,
+        "declared_status": declared,
     }
-    server_failed = effective >= 500
+    server_failed = effective is not None and effective >= 500
     # A 3xx after a POST often means "done, look elsewhere": not a refusal.
     redirected = 300 <= status_code < 400
     maybe_sent = context.sends_sms and (server_failed or redirected)
@@ -185,8 +192,8 @@ def says_out_of_credits(message: str | None) -> bool:
     return message is not None and _OUT_OF_CREDITS.search(message) is not None
 
 
-def _declared_error_status(status: object) -> int | None:
-    """The error a body's own ``status`` declares: a code, 0 for a word, or None."""
+def _declared_error_status(status: object) -> int | str | None:
+    """The error a body's own ``status`` declares: a code, a word, or None."""
     if isinstance(status, bool):
         return None
     if isinstance(status, int):
@@ -194,7 +201,7 @@ def _declared_error_status(status: object) -> int | None:
     if isinstance(status, str):
         word = status.strip().lower()
         if word in _ERROR_WORDS:
-            return 0
+            return word
         if word.isdecimal():  # what int() reads: isdigit() passes "²" too
             # int() refuses thousands of digits; such a "code" is an error.
             code = int(word) if len(word) <= 9 else 999

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["SendTrace", "Shield", "complete", "see_through"]
+__all__ = ["SendTrace", "Shield", "complete", "finish_shielded"]
 
 logger = logging.getLogger("iprogsms_async")
 
@@ -106,7 +106,7 @@ def _cancelled_on_the_wire(context: RequestContext) -> APIConnectionError:
     )
 
 
-async def see_through(
+async def finish_shielded(
     attempt: Coroutine[Any, Any, T], shield: Shield, context: RequestContext
 ) -> T:
     """Await ``attempt``, the request ``context`` describes, despite cancellation.

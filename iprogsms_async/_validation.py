@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BASE_URL",
+    "BROADCAST_NAME",
     "CALLBACK",
     "FILE_PATH",
     "FLAG",
@@ -47,6 +48,7 @@ __all__ = [
     "INTEGER",
     "MESSAGE",
     "NON_NEGATIVE_INT",
+    "OTP_PLACEHOLDER",
     "PORT",
     "POSITIVE_INT",
     "POSITIVE_NUMBER",
@@ -58,6 +60,7 @@ __all__ = [
     "STATUSES",
     "TIMEOUT",
     "TOKEN",
+    "TOKEN_VARIABLE",
     "Check",
     "check_unicode",
     "instance_of",
@@ -413,6 +416,12 @@ def _explain_token(value: object) -> str | None:
     return None
 
 
+TOKEN_VARIABLE = "IPROGSMS_API_TOKEN"  # noqa: S105 -- a variable name, not a secret
+"""The environment variable the client (and the command line) read the token from."""
+
+OTP_PLACEHOLDER = ":otp"
+"""Where the code goes in a custom OTP text: the gateway fills it in."""
+
 TOKEN: Check[str] = Check(
     "a non-empty string without spaces or control characters",
     explain=_explain_token,
@@ -502,6 +511,9 @@ def _explain_path(value: object) -> str | None:
         return None
     return f"must be a file path (a str or os.PathLike), not {shown(value)}"
 
+
+BROADCAST_NAME = printable_name(max_length=200)
+"""A broadcast's name in its journal: what tells it from others sharing a store."""
 
 FILE_PATH: Check[str | os.PathLike[str]] = Check(
     "a file path (a str or os.PathLike)", explain=_explain_path, convert=_same

@@ -3,12 +3,14 @@
 import httpx
 import pytest
 
+import iprogsms_async
 from iprogsms_async import (
     APIError,
     AuthenticationError,
     BadRequestError,
     IProgSMS,
     IProgSMSError,
+    JournalError,
     NotFoundError,
     RateLimitError,
     ResponseFormatError,
@@ -111,6 +113,45 @@ async def test_a_2xx_whose_body_says_error_is_an_api_error(
     assert error.message.endswith(message)
     assert error.body == body
     assert error.maybe_sent is (cls is ServerError)
+
+
+@pytest.mark.parametrize(
+    ("status", "declared"),
+    [("error", "error"), ("Failed", "failed"), (409, 409), ("404", 404), (500, 500)],
+)
+async def test_a_2xx_keeps_the_status_its_body_declared(
+    client, gateway, status, declared
+):
+    gateway.post("/sms_messages").respond(200, json={"status": status})
+    with pytest.raises(APIError) as caught:
+        await client.sms.send("09171251234", "hi")
+    assert caught.value.status_code == 200
+    assert caught.value.declared_status == declared
+
+
+async def test_an_error_status_declares_nothing(client, gateway):
+    gateway.get("/account/sms_credits").respond(404, json={"status": "error"})
+    with pytest.raises(NotFoundError) as caught:
+        await client.account.credits()
+    assert caught.value.declared_status is None
+
+
+def test_the_errors_that_end_a_broadcast_say_so():
+    public = [getattr(iprogsms_async, name) for name in iprogsms_async.__all__]
+    assert JournalError in public
+    ending = {
+        cls.__name__
+        for cls in public
+        if isinstance(cls, type)
+        and issubclass(cls, IProgSMSError)
+        and cls.ends_broadcast
+    }
+    assert ending == {
+        "AuthenticationError",
+        "ClientStateError",
+        "InsufficientCreditsError",
+        "JournalError",
+    }
 
 
 async def test_a_rejected_message_is_a_definite_refusal(client, gateway):

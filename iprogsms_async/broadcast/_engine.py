@@ -2,11 +2,13 @@
 
 The scheduler reads the input lazily and hands out jobs (a send, or a status
 poll that has come due) over an unbuffered stream, so it reads a recipient
-only when a worker is free to take it. Workers share the client's road to the
-gateway: ``sms.send``/``send_bulk`` and ``sms.status`` on a copy of the client
-with its own rate limit and with sends shielded from cancellation while on
-the wire. Every outcome is recorded synchronously the moment it is known (in
-the counts, ``on_result`` and the journal) so a cancellation after that point
+only when a worker is free to take it. Workers reach the gateway through a
+`Sender` the client hands over (its own road: ``sms.send``/``send_bulk`` and
+``sms.status`` on a copy with the broadcast's rate limit and with sends
+shielded from cancellation while on the wire); the engine knows nothing else
+of the client. The journal is any `JournalStore`, opened by `open_journal`.
+Every outcome is recorded synchronously the moment it is known (in the
+counts, ``on_result`` and the journal) so a cancellation after that point
 cannot lose it.
 """
 
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import os
 import random
 from collections import deque
 from contextlib import aclosing
@@ -25,28 +26,23 @@ import attrs
 
 from .._errors import (
     APIError,
-    AuthenticationError,
-    ClientStateError,
     InsufficientCreditsError,
     IProgSMSError,
-    JournalError,
     RateLimitError,
     ValidationError,
 )
 from .._shielding import SendTrace
-from ..resources.account import CREDITS_PATH
-from ..resources.sms import send_bulk_call, send_call
-from ._journal import (
+from ._errors import JournalError, ran_out_of_credits, short_of_credits
+from ._journal_store import (
     STATE_ACCEPTED,
     STATE_FINAL,
     STATE_IN_DOUBT,
     STATE_NOT_SENT,
-    Journal,
     text_digest,
 )
 from ._preflight import estimate, materialize, resumed_result
 from ._progress import Tally
-from ._recipients import Recipient, Sameness, read_recipients
+from ._recipients import DuplicateTracker, Recipient, read_recipients
 from ._report import (
     DUPLICATE,
     ERROR,
@@ -58,15 +54,16 @@ from ._report import (
     BroadcastResult,
     gateway_status,
 )
+from ._stores import journal_exists, open_journal
 
 if TYPE_CHECKING:
     from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-    from .._client import IProgSMS
-    from ._journal import Key
+    from ._journal_store import JournalStore, Key
     from ._options import BroadcastOptions
     from ._recipients import Recipients
     from ._report import BroadcastStatus, ResultStatus
+    from ._sender import Sender
 
 __all__ = ["BroadcastRun"]
 
@@ -101,22 +98,19 @@ class BroadcastRun:
     """One run of a broadcast: reads, sends, polls, and reports each recipient."""
 
     def __init__(
-        self, client: IProgSMS, recipients: Recipients, config: BroadcastOptions
+        self, sender: Sender, recipients: Recipients, config: BroadcastOptions
     ) -> None:
         self._config = config
         self._recipients = recipients
-        # A copy on the same pool whose sends are seen through once on the
-        # wire, so a cancellation leaves none in doubt.
-        self._client = client
-        self._sender = client._broadcast_sender(config.rate_limit)  # noqa: SLF001
-        # Sends go straight to its requester, each with a SendTrace: asyncio's
-        # own task.cancel() of a worker goes through anyio's shield, and the
-        # trace is what then tells a send on the wire from one that never left.
-        self._requester = self._sender._requester  # noqa: SLF001
+        # The client's road, its sends seen through once on the wire; each
+        # send takes a SendTrace: asyncio's own task.cancel() of a worker goes
+        # through anyio's shield, and the trace is what then tells a send on
+        # the wire from one that never left.
+        self._sender = sender
         self.estimate: BroadcastEstimate | None = None
         self.tally = Tally(config.on_progress, config.progress_interval)
-        self._journal: Journal | None = None
-        self._sameness = Sameness(config.message)
+        self._journal: JournalStore | None = None
+        self._duplicates = DuplicateTracker(config.message)
         self._polls: list[tuple[float, int, _Poll]] = []
         # Every accepted text not yet settled, wherever its poll is: due, on
         # its way to a worker, or in flight (cancelled there, it is still here).
@@ -144,9 +138,9 @@ class BroadcastRun:
         try:
             async with out:
                 if config.journal is not None and not (
-                    config.dry_run and not os.path.exists(config.journal)  # noqa: ASYNC240, PTH110 -- once
+                    config.dry_run and not journal_exists(config.journal)
                 ):
-                    self._journal = await Journal.open(config.journal)
+                    self._journal = await open_journal(config.journal, name=config.name)
                 if config.dry_run:
                     await self._dry_run()
                 else:
@@ -170,7 +164,7 @@ class BroadcastRun:
     async def _dry_run(self) -> None:
         async def settle(result: BroadcastResult) -> None:
             self._settle_result(result)
-            await self._pump()
+            await self._flush_outbox()
 
         self.estimate = await estimate(
             self._recipients, self._config, self._journal, settle
@@ -179,19 +173,14 @@ class BroadcastRun:
     async def _check_credits(self, recipients: Recipients) -> None:
         self.estimate = await estimate(recipients, self._config, self._journal)
         needed = self.estimate.credits_needed
-        account = await self._client.account.credits()
-        balance = account.load_balance
-        if balance < needed:
-            raise InsufficientCreditsError(
-                f"the broadcast needs {needed} credits "
-                f"({self.estimate.valid} texts, {self.estimate.segments} segments) "
-                f"but the account has {balance:g}; nothing was sent",
-                status_code=200,
-                body=account.raw,
-                method="GET",
-                url=self._client.base_url + CREDITS_PATH,
-                needed=needed,
-                available=balance,
+        account = await self._sender.credits()
+        if account.load_balance < needed:
+            raise short_of_credits(
+                needed,
+                self.estimate.valid,
+                self.estimate.segments,
+                account,
+                self._sender.credits_url,
             )
 
     async def _broadcast(self, recipients: Recipients) -> None:
@@ -225,9 +214,9 @@ class BroadcastRun:
         async with aclosing(source):
             while True:
                 if self._polls and self._polls[0][0] <= anyio.current_time():
-                    await self._hand(jobs, heapq.heappop(self._polls)[2])
+                    await self._dispatch(jobs, heapq.heappop(self._polls)[2])
                 elif ready:
-                    await self._hand(jobs, ready.popleft())
+                    await self._dispatch(jobs, ready.popleft())
                 elif not input_done:
                     recipient = await anext(source, None)
                     if recipient is None:
@@ -240,8 +229,8 @@ class BroadcastRun:
                     self.tally.read += 1
                     job = self._admit(recipient, buckets)
                     if job is not None:
-                        await self._hand(jobs, job)
-                    await self._pump()
+                        await self._dispatch(jobs, job)
+                    await self._flush_outbox()
                 elif self._polls or self._busy:
                     await self._sleep_until_woken()
                 else:
@@ -257,7 +246,7 @@ class BroadcastRun:
         if wake is self._wake:
             self._wake = anyio.Event()
 
-    async def _hand(self, jobs: ObjectSendStream[_Job], job: _Job) -> None:
+    async def _dispatch(self, jobs: ObjectSendStream[_Job], job: _Job) -> None:
         self._busy += 1
         try:
             await jobs.send(job)
@@ -274,7 +263,7 @@ class BroadcastRun:
             return None
         message = recipient.message
         assert message is not None  # noqa: S101 -- valid recipients have a text
-        if self._config.deduplicate and self._sameness.seen_before(
+        if self._config.deduplicate and self._duplicates.seen_before(
             recipient.phone_number, message
         ):
             self._settle(recipient, DUPLICATE)
@@ -329,7 +318,7 @@ class BroadcastRun:
                         await self._poll(job)
                     if self._journal is not None:
                         await self._journal.flush_if_due()
-                    await self._pump()
+                    await self._flush_outbox()
                 finally:
                     self._busy -= 1
                     self._wake.set()
@@ -362,14 +351,15 @@ class BroadcastRun:
             else:
                 self._journal_all(keys, STATE_NOT_SENT)  # it never left
             raise
-        except JournalError:
-            raise  # nothing may be sent that the journal cannot record
-        except (AuthenticationError, ClientStateError):
-            self._journal_all(keys, STATE_NOT_SENT)
-            raise
         except IProgSMSError as error:
-            self._failed(recipients, keys, error)
-            return
+            if not error.ends_broadcast or isinstance(error, InsufficientCreditsError):
+                # Out of credits ends the sending, not the run: see _failed.
+                self._failed(recipients, keys, error)
+                return
+            if not isinstance(error, JournalError):
+                # Not a journal failure: nothing may be sent it cannot record.
+                self._journal_all(keys, STATE_NOT_SENT)
+            raise
         self._all_accepted(recipients, keys, sent)
 
     def _failed(
@@ -407,12 +397,11 @@ class BroadcastRun:
         assert first.message is not None  # noqa: S101 -- valid recipients have a text
         if job.bulk:
             numbers = [recipient.phone_number for recipient in job.recipients]
-            call, parse_all = send_bulk_call(numbers, first.message, provider)
-            sent = await self._requester.request(call, parse_all, trace=trace)
-            return [message.message_id for message in sent]
-        call, parse = send_call(first.phone_number, first.message, provider)
-        message = await self._requester.request(call, parse, trace=trace)
-        return [message.message_id]
+            return await self._sender.send_bulk(numbers, first.message, provider, trace)
+        message_id = await self._sender.send(
+            first.phone_number, first.message, provider, trace
+        )
+        return [message_id]
 
     def _accepted(
         self,
@@ -450,10 +439,10 @@ class BroadcastRun:
         tally.requests += 1
         tally.in_flight += 1
         try:
-            answer = await self._sender.sms.status(entry.message_id)
-        except (AuthenticationError, ClientStateError):
-            raise
+            answer = await self._sender.status(entry.message_id)
         except IProgSMSError as error:
+            if error.ends_broadcast and not isinstance(error, InsufficientCreditsError):
+                raise
             entry.error = error
             # A definite refusal (an unknown id, say) will not change on retry;
             # nor will an id we cannot even put in a request.
@@ -507,26 +496,9 @@ class BroadcastRun:
         first = self._out_of_credits
         if first is None:
             return None
-        unsent = self._unsent
-        if self._config.journal is not None:
-            then = "run the broadcast again with the same journal to send only them"
-        else:
-            then = f"send them again: they are the results with status {NOT_SENT!r}"
-        error = InsufficientCreditsError(
-            f"the account ran out of credits: {unsent} "
-            f"{'recipient was' if unsent == 1 else 'recipients were'} not sent "
-            f"(status {NOT_SENT!r}); top up, then {then}. "
-            f"The gateway said: {first.message}",
-            status_code=first.status_code,
-            body=first.body,
-            method=first.method,
-            url=first.url,
-            needed=first.needed,
-            available=first.available,
-            unsent=unsent,
+        return ran_out_of_credits(
+            first, self._unsent, journaled=self._config.journal is not None
         )
-        error.__cause__ = first
-        return error
 
     def _settle(
         self,
@@ -548,7 +520,7 @@ class BroadcastRun:
         self._outbox.append(result)
         self.tally.tick()
 
-    async def _pump(self) -> None:
+    async def _flush_outbox(self) -> None:
         """Hand recorded results to the reader, waiting while it is behind."""
         out = self._out
         assert out is not None  # noqa: S101 -- set by run()

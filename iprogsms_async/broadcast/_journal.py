@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 import anyio.to_thread
 
-from .._errors import JournalError
+from ._errors import JournalError
 from ._journal_store import (
     STATE_ACCEPTED,
     STATE_FINAL,

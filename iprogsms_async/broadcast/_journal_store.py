@@ -21,7 +21,7 @@ import anyio
 import attrs
 
 from .._shielding import complete
-from .._validation import printable_name
+from .._validation import BROADCAST_NAME
 
 if TYPE_CHECKING:
     import threading
@@ -77,10 +77,7 @@ class JournalEntry:
 
 def check_name(name: object) -> str:
     """Return ``name`` if it can name a broadcast: a short printable string."""
-    return _NAME.setting(name, "name")
-
-
-_NAME = printable_name(max_length=MAX_NAME)
+    return BROADCAST_NAME.setting(name, "name")
 
 
 def text_digest(text: str) -> str:

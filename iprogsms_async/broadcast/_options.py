@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, TypedDict
 
 import attrs
 
+from .._errors import ConfigurationError
 from .._validation import (
+    BROADCAST_NAME,
     CALLBACK,
     FILE_PATH,
     FLAG,
@@ -28,6 +30,7 @@ from .._validation import (
     instance_of,
     optional,
 )
+from ._postgres import is_postgres_url
 from ._report import DEFAULT_NON_FINAL_STATUSES
 
 if TYPE_CHECKING:
@@ -97,7 +100,12 @@ class BroadcastOptions:
     )
     """A file recording every send as it happens. Running the same broadcast
     again with it skips recipients already sent (and goes on polling them), so
-    a crash never texts anyone twice."""
+    a crash never texts anyone twice. A ``postgresql://`` URL keeps it in
+    PostgreSQL instead, under the broadcast's ``name``."""
+    name: str | None = attrs.field(default=None, validator=optional(BROADCAST_NAME))
+    """The broadcast's name in its journal: required for a PostgreSQL journal,
+    whose tables hold many broadcasts; for a file, recorded on first use and
+    a different one refused later."""
     dry_run: bool = attrs.field(default=False, validator=FLAG)
     """Check every recipient and count segments; send nothing."""
     check_credits: bool = attrs.field(default=False, validator=FLAG)
@@ -115,6 +123,14 @@ class BroadcastOptions:
     cancellation's drain."""
     progress_interval: float = attrs.field(default=0.25, validator=POSITIVE_SECONDS)
     """Seconds between two calls of ``on_progress`` while the broadcast runs."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.name is None and is_postgres_url(self.journal):
+            raise ConfigurationError(
+                "a PostgreSQL journal needs the broadcast's name (name=...): "
+                "its tables hold many broadcasts",
+                field="name",
+            )
 
     def replace(self, **changes: Unpack[BroadcastOptionChanges]) -> BroadcastOptions:
         """A copy with some fields changed, checked as a new one is."""
@@ -142,6 +158,7 @@ class BroadcastOptionChanges(TypedDict, total=False):
     non_final_statuses: Iterable[str]
     deduplicate: bool
     journal: str | os.PathLike[str] | None
+    name: str | None
     dry_run: bool
     check_credits: bool
     on_progress: Callable[[BroadcastProgress], object] | None

@@ -19,6 +19,7 @@ position, the claim and its lease, the texts), see `PostgresJournal.claim`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import threading
@@ -28,8 +29,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from .._errors import ConfigurationError, JournalError
+from .._errors import ConfigurationError
 from .._redact import without_password
+from ._errors import JournalError
 from ._journal_store import (
     BatchingJournal,
     JournalEntry,
@@ -411,5 +413,12 @@ def _claim(
 
 
 def _disconnect(connection: Connection) -> None:
-    """Close the connection; the session's advisory lock goes with it."""
+    """Release the broadcast's lock, then close the connection.
+
+    Closing alone frees the lock only once the server notices the session
+    ended, a moment later: a rerun opened at once could find it still held.
+    """
+    if not connection.closed:
+        with contextlib.suppress(Exception):  # a broken connection: closing frees it
+            connection.execute("SELECT pg_advisory_unlock_all()")
     connection.close()

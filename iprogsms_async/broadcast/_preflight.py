@@ -6,10 +6,10 @@ from collections.abc import AsyncIterable
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .._errors import InterruptedSendError
 from .._segments import count_segments
-from ._journal import STATE_ACCEPTED, STATE_FINAL, STATE_SENDING, text_digest
-from ._recipients import Recipient, Sameness, read_recipients
+from ._errors import InterruptedSendError
+from ._journal_store import STATE_ACCEPTED, STATE_FINAL, STATE_SENDING, text_digest
+from ._recipients import DuplicateTracker, Recipient, read_recipients
 from ._report import (
     DRY_RUN,
     DUPLICATE,
@@ -23,7 +23,7 @@ from ._report import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from ._journal import Journal, JournalEntry
+    from ._journal_store import JournalEntry, JournalStore
     from ._options import BroadcastOptions
     from ._recipients import RecipientInput, Recipients
 
@@ -45,7 +45,7 @@ async def materialize(recipients: Recipients) -> list[RecipientInput]:
 async def estimate(
     recipients: Recipients,
     config: BroadcastOptions,
-    journal: Journal | None,
+    journal: JournalStore | None,
     on_result: Callable[[BroadcastResult], Awaitable[None]] | None = None,
 ) -> BroadcastEstimate:
     """Check every recipient and count the segments that would be sent.
@@ -55,7 +55,7 @@ async def estimate(
     journal recorded for it.
     """
     read = valid = invalid = duplicates = segments = already = 0
-    sameness = Sameness(config.message)
+    seen = DuplicateTracker(config.message)
     async for recipient in read_recipients(recipients, config.message):
         read += 1
         result: BroadcastResult | None = None
@@ -63,9 +63,7 @@ async def estimate(
         if recipient.problem is not None or message is None:
             invalid += 1
             result = recipient.result(INVALID, error=recipient.problem)
-        elif config.deduplicate and sameness.seen_before(
-            recipient.phone_number, message
-        ):
+        elif config.deduplicate and seen.seen_before(recipient.phone_number, message):
             duplicates += 1
             result = recipient.result(DUPLICATE)
         else:

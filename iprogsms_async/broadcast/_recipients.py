@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from ._report import ResultStatus
 
 __all__ = [
+    "DuplicateTracker",
     "Outgoing",
     "Recipient",
     "RecipientInput",
     "Recipients",
-    "Sameness",
     "check_recipients",
     "read_recipients",
 ]
@@ -72,7 +72,7 @@ class Recipient:
 _SHOWN = 64
 
 
-class Sameness:
+class DuplicateTracker:
     """Which recipients are the same number and text, in little memory.
 
     For a text equal to the broadcast's own ``message`` the number alone is

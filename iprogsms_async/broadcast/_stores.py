@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from .._errors import ConfigurationError
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
     from ._journal_store import JournalStore
 
-__all__ = ["open_journal"]
+__all__ = ["journal_exists", "open_journal"]
 
 
 async def open_journal(
@@ -42,3 +43,11 @@ async def open_journal(
             f"a journal is a file path or a postgresql:// URL, not a {scheme}:// URL"
         )
     return await Journal.open(journal, name=None if name is None else check_name(name))
+
+
+def journal_exists(journal: str | PathLike[str]) -> bool:
+    """Whether ``journal`` may hold an earlier run: a file that exists, or a URL.
+
+    A dry run reads an existing journal and creates none.
+    """
+    return is_postgres_url(journal) or os.path.exists(journal)  # noqa: PTH110 -- str or PathLike

@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 
     from anyio.abc import ObjectReceiveStream
 
-    from .._client import IProgSMS
     from ._options import BroadcastOptions
     from ._recipients import Recipients
+    from ._sender import Sender
 
 __all__ = ["BroadcastStream", "collect", "open_stream"]
 
@@ -70,14 +70,14 @@ class BroadcastStream:
 
 @asynccontextmanager
 async def open_stream(
-    client: IProgSMS, recipients: Recipients, config: BroadcastOptions
+    sender: Sender, recipients: Recipients, config: BroadcastOptions
 ) -> AsyncIterator[BroadcastStream]:
-    """Run a broadcast in a task group for the life of the ``async with`` block.
+    """Run a broadcast through ``sender`` for the life of the ``async with`` block.
 
     Leaving the block before the stream ends cancels the broadcast, which
     drains: sends on the wire finish and are recorded, then it stops.
     """
-    run = BroadcastRun(client, recipients, config)
+    run = BroadcastRun(sender, recipients, config)
     send, receive = anyio.create_memory_object_stream[BroadcastResult](
         config.concurrency
     )

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from .._errors import (
     ConfigurationError,
     IProgSMSError,
-    JournalError,
     ValidationError,
 )
+from .._validation import TOKEN_VARIABLE
 from ._exit import ExitCode
 from ._parser import parse_args
 
@@ -129,9 +129,9 @@ def _client(args: argparse.Namespace, errors: Console) -> IProgSMS:
 def _token(args: argparse.Namespace, errors: Console) -> str | None:
     """The token from ``--token-file``; None leaves it to IPROGSMS_API_TOKEN."""
     if args.token_file is None:
-        if not os.environ.get("IPROGSMS_API_TOKEN"):
+        if not os.environ.get(TOKEN_VARIABLE):
             raise ConfigurationError(
-                "no API token: set IPROGSMS_API_TOKEN or pass --token-file PATH "
+                f"no API token: set {TOKEN_VARIABLE} or pass --token-file PATH "
                 "(or try --sandbox)"
             )
         return None
@@ -150,6 +150,9 @@ def _failed(
     error: IProgSMSError, args: argparse.Namespace, console: Console, errors: Console
 ) -> ExitCode:
     # Refused input is the user's to fix; everything else the gateway's or network's.
+    # A broadcast's error: --help loads no broadcast.
+    from ..broadcast._errors import JournalError  # noqa: PLC0415
+
     bad_input = isinstance(error, ValidationError | ConfigurationError | JournalError)
     code = ExitCode.BAD_INPUT if bad_input else ExitCode.API
     if getattr(args, "json", False):

@@ -18,6 +18,8 @@ from rich.table import Column, Table
 
 from .._errors import InsufficientCreditsError, IProgSMSError
 from ..broadcast import BroadcastOptions, RecipientsFile
+from ..broadcast._postgres import is_postgres_url
+from ..broadcast._stores import journal_exists
 from ._exit import ExitCode
 
 if TYPE_CHECKING:
@@ -300,6 +302,9 @@ async def broadcast_command(
         # Not in the sandbox: a journal of fake sends would make a real run
         # skip those recipients as already sent.
         journal = f"{path}.journal.sqlite"
+    name: str | None = args.name
+    if name is None and journal is not None and is_postgres_url(journal):
+        name = path.name  # a PostgreSQL journal holds many broadcasts
     options = BroadcastOptions(
         concurrency=args.concurrency,
         rate_limit=args.rate_limit,
@@ -309,6 +314,7 @@ async def broadcast_command(
         poll_timeout=args.poll_timeout,
         check_credits=args.check_credits,
         journal=journal,
+        name=name,
     )
     if args.sandbox and journal and os.path.exists(journal):  # noqa: ASYNC240, PTH110 -- once
         errors.print(
@@ -319,9 +325,10 @@ async def broadcast_command(
             soft_wrap=False,
         )
     if args.dry_run:
-        existing = journal if journal and os.path.exists(journal) else None  # noqa: ASYNC240, PTH110
+        existing = journal if journal and journal_exists(journal) else None
         report = await client.broadcast(
-            recipients, options=BroadcastOptions(dry_run=True, journal=existing)
+            recipients,
+            options=BroadcastOptions(dry_run=True, journal=existing, name=name),
         )
         return _estimate(
             report.estimate, recipients.problems, console, errors, args.json

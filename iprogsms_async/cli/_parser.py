@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from .._validation import (
     NON_NEGATIVE_INT,
+    OTP_PLACEHOLDER,
     PORT,
     POSITIVE_INT,
     POSITIVE_NUMBER,
@@ -22,6 +23,7 @@ from .._validation import (
     SECONDS,
     SHARE,
     SMS_PROVIDERS,
+    TOKEN_VARIABLE,
     Check,
 )
 from .._version import __version__
@@ -131,7 +133,7 @@ def _global_options(parser: argparse.ArgumentParser, groups: Sequence[str]) -> N
             metavar="PATH",
             default=argparse.SUPPRESS,
             help="read the API token from the first line of this file "
-            "(default: the IPROGSMS_API_TOKEN environment variable)",
+            f"(default: the {TOKEN_VARIABLE} environment variable)",
         )
         group.add_argument(
             "--base-url",
@@ -264,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- the whole CLI
     otp_send.add_argument(
         "-m",
         "--message",
-        help="a custom text with :otp where the code goes (default: the gateway's)",
+        help=f"a custom text with {OTP_PLACEHOLDER} where the code goes "
+        "(default: the gateway's)",
     )
     otp_send.add_argument(
         "--expires-in",
@@ -399,7 +402,14 @@ def _broadcast(parser: argparse.ArgumentParser) -> None:
         "--journal",
         metavar="PATH",
         help="record every send here to resume without a second text "
-        "(default: RECIPIENTS.journal.sqlite beside the file; none with --sandbox)",
+        "(default: RECIPIENTS.journal.sqlite beside the file; none with --sandbox), "
+        "or a postgresql:// URL",
+    )
+    parser.add_argument(
+        "--name",
+        metavar="NAME",
+        help="the broadcast's name in its journal (default for a postgresql:// "
+        "journal: the RECIPIENTS file's name; none for a file journal)",
     )
     parser.add_argument(
         "--no-journal",

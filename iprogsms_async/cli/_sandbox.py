@@ -8,6 +8,7 @@ import random
 import threading
 from typing import TYPE_CHECKING
 
+from .._validation import TOKEN_VARIABLE
 from ..broadcast import BroadcastOptions
 from ..testing import FakeGateway, Faults
 from ._broadcast import BroadcastView
@@ -58,7 +59,7 @@ def serve_command(args: argparse.Namespace, *, errors: Console) -> ExitCode:
             f"Fake iProgSMS gateway at {base_url}  (token: {args.token})", markup=False
         )
         errors.print(
-            f"Try: IPROGSMS_BASE_URL={base_url} IPROGSMS_API_TOKEN={args.token} "
+            f"Try: IPROGSMS_BASE_URL={base_url} {TOKEN_VARIABLE}={args.token} "
             "iprogsms credits\nCtrl-C to stop.",
             markup=False,
         )

@@ -12,7 +12,13 @@ from .._errors import APIError, BadRequestError, NotFoundError, ValidationError
 from .._models import SentOtp, structure
 from .._phone import normalize_phone_number
 from .._request import Call
-from .._validation import IDENTIFIER, MESSAGE, POSITIVE_INT, SMS_PROVIDER
+from .._validation import (
+    IDENTIFIER,
+    MESSAGE,
+    OTP_PLACEHOLDER,
+    POSITIVE_INT,
+    SMS_PROVIDER,
+)
 from ._base import Resource, data_of
 
 if TYPE_CHECKING:
@@ -20,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["OTP", "OTP_PLACEHOLDER"]
 
-OTP_PLACEHOLDER = ":otp"
 """Where the gateway puts the code in a custom OTP message."""
 
 
@@ -86,8 +91,9 @@ class OTP(Resource):
             await self._requester.request(call, _accepted)
         except APIError as error:
             # A refusal of the code itself: a 400, 404 or 422, or a 2xx whose
-            # body says error. Anything else (a 402, a 3xx...) is not an answer.
-            declared = type(error) is APIError and 200 <= error.status_code < 300
+            # body says error (and no error of a kind of its own, as a declared
+            # 402 or 429 is). Anything else (a 402, a 3xx...) is not an answer.
+            declared = type(error) is APIError and error.declared_status is not None
             if isinstance(error, (BadRequestError, NotFoundError)) or declared:
                 return False
             raise

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from .._errors import InvalidPhoneNumber, ValidationError
 from .._phone import normalize_phone_number
 from .._schedule import parse_scheduled_at
+from .._validation import OTP_PLACEHOLDER
 from . import _routes as routes
 from ._networks import INVALID_FORMAT, SMART_TNT, network_of
-from ._store import InsufficientCreditsError, Store, manila_time
+from ._store import CreditsShort, Store, manila_time
 from ._wire import Reply, error_reply, html_reply, json_reply, timestamp
 
 if TYPE_CHECKING:
@@ -58,7 +59,6 @@ DEFAULT_OTP_MESSAGE = (
 )
 """The fake's text for an OTP without a custom message (the real one is unknown)."""
 DEFAULT_OTP_EXPIRY_MINUTES = 5
-OTP_PLACEHOLDER = ":otp"
 
 UNAUTHORIZED = error_reply(401, "Invalid API token.")
 """A missing or wrong token. *Inferred*: no public source shows this answer."""
@@ -190,7 +190,7 @@ def _accept(
 ) -> list[str]:
     try:
         return [m.message_id for m in store.accept(numbers, text, provider, source)]
-    except InsufficientCreditsError as short:
+    except CreditsShort as short:
         raise _refuse(
             402,
             f"Insufficient credits. This request needs {short.needed} credits and "

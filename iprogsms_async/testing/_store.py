@@ -21,7 +21,7 @@ from ._records import FinalStatus, MessageSource, RecordedMessage, RecordedRemin
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["InsufficientCreditsError", "OtpCheck", "Store", "manila_time"]
+__all__ = ["CreditsShort", "OtpCheck", "Store", "manila_time"]
 
 OtpCheck = Literal["ok", "invalid", "expired"]
 
@@ -37,7 +37,7 @@ def manila_time(seconds: float) -> datetime:
     return when.replace(microsecond=millis % 1000 * 1000)
 
 
-class InsufficientCreditsError(Exception):
+class CreditsShort(Exception):
     """A send needs more credits than the account has; nothing was done."""
 
     def __init__(self, needed: int, available: int) -> None:
@@ -148,13 +148,13 @@ class Store:
     ) -> list[_Message]:
         """Store ``text`` for each of ``numbers`` and debit its segments, or nothing.
 
-        Raises `InsufficientCreditsError` (storing and debiting nothing) when
+        Raises `CreditsShort` (storing and debiting nothing) when
         the credits do not cover every segment of every text.
         """
         count = _segments(text)
         needed = count.segments * len(numbers)
         if needed > self.credits:
-            raise InsufficientCreditsError(needed, self.credits)
+            raise CreditsShort(needed, self.credits)
         self.credits -= needed
         now = self.clock()
         due = now + self.delivery_delay

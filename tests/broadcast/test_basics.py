@@ -24,7 +24,6 @@ from iprogsms_async.broadcast import (
     BroadcastOptions,
     Outgoing,
 )
-from iprogsms_async.broadcast._engine import BroadcastRun
 from iprogsms_async.testing import FakeGateway
 
 from ..support import TOKEN
@@ -399,10 +398,11 @@ async def test_without_its_own_rate_limit_a_broadcast_keeps_the_clients(fake):
     async with IProgSMS(
         fake.token, base_url=fake.base_url, transport=fake.transport(), rate_limit=5
     ) as limited:
-        run = BroadcastRun(limited, [], BroadcastOptions())
-        assert run._sender._settings.limiter is limited._settings.limiter
-        own = BroadcastRun(limited, [], BroadcastOptions(rate_limit=50))
-        assert own._sender._settings.limiter.rate == 50
+        # What broadcast_stream hands the engine, for each option's rate_limit.
+        sender = limited._broadcast_sender(BroadcastOptions().rate_limit)
+        assert sender._requester._limiter is limited._settings.limiter
+        own = limited._broadcast_sender(BroadcastOptions(rate_limit=50).rate_limit)
+        assert own._requester._limiter.rate == 50
 
 
 async def test_progress_keeps_coming_while_texts_are_being_polled(no_backoff):

@@ -13,13 +13,14 @@ store resumes without texting anyone twice, leaving no token in the store.
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import closing
 
 import anyio
 import pytest
 
 from iprogsms_async import ConfigurationError, JournalError
-from iprogsms_async.broadcast import ACCEPTED, UNKNOWN, _engine
+from iprogsms_async.broadcast import ACCEPTED, UNKNOWN
 from iprogsms_async.broadcast._journal import Journal
 from iprogsms_async.broadcast._journal_store import (
     STATE_ACCEPTED,
@@ -61,6 +62,10 @@ class SQLiteStore:
     async def open(self, name="broadcast"):
         return await open_journal(self.target(name), name=name)
 
+    def journal(self, name):
+        """What ``broadcast(journal=...)`` is given for the broadcast ``name``."""
+        return self.target(name)
+
     def crash(self, journal):
         """What a killed process leaves: the connection gone, the queue lost."""
         journal._db.close()
@@ -96,9 +101,25 @@ class PostgresStore:
     async def open(self, name="broadcast"):
         return await open_journal(self.url, name=name)
 
+    def journal(self, _name):
+        """What ``broadcast(journal=...)`` is given: one URL for every broadcast."""
+        return self.url
+
     def crash(self, journal):
+        backend = journal._db.info.backend_pid
         journal._db.close()
         journal._closed = True
+        # The server ends the session (and frees its lock) once it notices
+        # the connection closed: wait for that, as a rerun after a kill would.
+        with self._connect() as db:
+            for _ in range(1000):
+                gone = db.execute(
+                    "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = %s",
+                    (backend,),
+                ).fetchone()[0]
+                if gone:
+                    break
+                time.sleep(0.01)
 
     def _connect(self):
         import psycopg  # noqa: PLC0415 -- only with a server
@@ -307,27 +328,23 @@ async def test_a_bad_name_is_refused(store, name):
 # --- the engine, unchanged, on either store ----------------------------------------
 
 
-@pytest.fixture
-def engine_store(store, monkeypatch):
-    """Make the engine open the test's store for any journal it is given."""
-
-    class Opener:
-        @staticmethod
-        async def open(_path):
-            return await store.open()
-
-    monkeypatch.setattr(_engine, "Journal", Opener)
-    return store
-
-
 async def test_a_broadcast_resumes_on_either_store_without_a_second_text(
-    engine_store, no_backoff
+    store, no_backoff
 ):
+    # Through the public API: the journal option names the store (a file, or a
+    # postgresql:// URL with the broadcast's name), as a user gives it.
     fake = FakeGateway(credits=100_000, seed=3, faults=Faults(latency=(0.0, 0.003)))
     recipients = numbers(120)
+    journal = store.journal("j")
     async with fake.client() as client:
         first = await broadcast_until(
-            client, recipients, "j", stop_after=50, concurrency=8, poll=False
+            client,
+            recipients,
+            journal,
+            stop_after=50,
+            concurrency=8,
+            poll=False,
+            name="j",
         )
         assert 50 <= len(fake.messages) < 120
         assert {r.message_id for r in first if r.message_id} == {
@@ -335,10 +352,20 @@ async def test_a_broadcast_resumes_on_either_store_without_a_second_text(
         }
         fake.fail_next("server_error_after_accept", endpoints="sends")
         second = await client.broadcast(
-            recipients, message="Hi", journal="j", concurrency=8, poll=False
+            recipients,
+            message="Hi",
+            journal=journal,
+            name="j",
+            concurrency=8,
+            poll=False,
         )
         third = await client.broadcast(
-            recipients, message="Hi", journal="j", concurrency=8, poll=False
+            recipients,
+            message="Hi",
+            journal=journal,
+            name="j",
+            concurrency=8,
+            poll=False,
         )
     assert second.counts == {ACCEPTED: 119, UNKNOWN: 1}
     assert third.counts == second.counts  # the one in doubt is never resent
@@ -346,7 +373,7 @@ async def test_a_broadcast_resumes_on_either_store_without_a_second_text(
         assert fake.texts_to(number) == ["Hi"]
     assert fake.requests["POST /sms_messages"] == 120
     # Only numbers, digests, ids, statuses and redacted errors were written.
-    dump = engine_store.dump()
+    dump = store.dump()
     assert fake.token not in dump
     assert "no clear answer" in dump or "HTTP 500" in dump
 

@@ -256,3 +256,39 @@ def test_a_sandbox_rerun_with_a_journal_agrees_with_itself_and_says_why(tmp_path
     progress = [line for line in again.stderr.splitlines() if "40/40" in line]
     assert progress, again.stderr
     assert "accepted 40 " in progress[-1]  # as many as the results say were sent
+
+
+def test_name_is_recorded_in_a_file_journal_and_a_different_one_refused(cli, tmp_path):
+    recipients = tmp_path / "numbers.txt"
+    recipients.write_text("09174000001\n09174000002\n")
+    journal = str(tmp_path / "j.sqlite")
+    command = ["broadcast", str(recipients), "-m", "Hi", "--journal", journal]
+    code, _, _ = cli(*command, "--name", "june-bills")
+    assert code == ExitCode.OK
+    code, _, err = cli(*command, "--name", "july-bills")
+    assert code == ExitCode.BAD_INPUT
+    assert "holds the broadcast 'june-bills'" in err
+    code, summary, _ = cli.json(*command, "--name", "june-bills")
+    assert code == ExitCode.OK
+    assert summary["counts"] == {"delivered": 2}
+    assert cli.fake.texts_to("09174000001") == ["Hi"]  # resumed, not resent
+
+
+def test_a_postgres_journal_is_named_after_the_file_and_resumes(
+    cli, tmp_path, postgres_url
+):
+    recipients = tmp_path / "june.txt"
+    recipients.write_text("09174100001\n09174100002\n09174100003\n")
+    command = ["broadcast", str(recipients), "-m", "Hi", "--journal", postgres_url]
+    code, _, _ = cli(*command)
+    assert code == ExitCode.OK
+    code, summary, _ = cli.json(*command)
+    assert code == ExitCode.OK
+    assert summary["counts"] == {"delivered": 3}
+    for number in ("09174100001", "09174100002", "09174100003"):
+        assert cli.fake.texts_to(number) == ["Hi"]
+    import psycopg  # noqa: PLC0415 -- only with a server
+
+    with psycopg.connect(postgres_url) as db:
+        names = db.execute("SELECT DISTINCT broadcast FROM iprogsms_recipients")
+        assert [row[0] for row in names] == ["june.txt"]

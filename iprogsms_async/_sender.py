@@ -1,0 +1,67 @@
+"""What the core offers a broadcast: its sends, status reads and credit read.
+
+`RequesterSender` is the client's side of the broadcast's `Sender` protocol
+(broadcast/_sender.py): the calls of ``client.sms`` and ``client.account``
+on one `Requester` (the client builds it, a copy of its own with the
+broadcast's shield and rate limit), with sends taking the caller's
+`SendTrace`. The broadcast imports none of this; the client hands it one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .resources.account import CREDITS_PATH, Account
+from .resources.sms import SMS, send_bulk_call, send_call
+
+if TYPE_CHECKING:
+    from ._models import Credits, MessageStatus
+    from ._request import Requester
+    from ._shielding import SendTrace
+
+__all__ = ["RequesterSender"]
+
+
+class RequesterSender:
+    """Sends, status polls and the credit read of a broadcast, on one requester."""
+
+    __slots__ = ("_account", "_requester", "_sms", "credits_url")
+
+    def __init__(self, requester: Requester, base_url: str) -> None:
+        self._requester = requester
+        self._sms = SMS(requester)
+        self._account = Account(requester)
+        self.credits_url = base_url + CREDITS_PATH
+        """Where `credits` reads, for an error that quotes its answer."""
+
+    async def send(
+        self,
+        phone_number: str,
+        message: str,
+        sms_provider: int | None,
+        trace: SendTrace,
+    ) -> str:
+        """Send as ``sms.send`` does, traced; the message id."""
+        call, parse = send_call(phone_number, message, sms_provider)
+        sent = await self._requester.request(call, parse, trace=trace)
+        return sent.message_id
+
+    async def send_bulk(
+        self,
+        phone_numbers: list[str],
+        message: str,
+        sms_provider: int | None,
+        trace: SendTrace,
+    ) -> list[str]:
+        """Send as ``sms.send_bulk`` does, traced; the ids in input order."""
+        call, parse = send_bulk_call(phone_numbers, message, sms_provider)
+        sent = await self._requester.request(call, parse, trace=trace)
+        return [message.message_id for message in sent]
+
+    async def status(self, message_id: str) -> MessageStatus:
+        """``sms.status``."""
+        return await self._sms.status(message_id)
+
+    async def credits(self) -> Credits:
+        """``account.credits``."""
+        return await self._account.credits()

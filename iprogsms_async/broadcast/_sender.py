@@ -1,0 +1,54 @@
+"""What a broadcast needs of the client: the `Sender` protocol.
+
+The broadcast is a layer on top of the core. It does not know the client:
+`IProgSMS` hands it a `Sender` (the core's ``_sender.RequesterSender``),
+whose sends take a `SendTrace`, so that a worker cancelled after its request
+reached the wire journals the text in doubt rather than not sent.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .._models import Credits, MessageStatus
+    from .._shielding import SendTrace
+
+__all__ = ["Sender"]
+
+
+class Sender(Protocol):
+    """The gateway's calls a broadcast makes, each as the client's own would."""
+
+    @property
+    def credits_url(self) -> str:
+        """Where `credits` reads (no token in it), quoted by the credit check."""
+        ...
+
+    async def send(
+        self,
+        phone_number: str,
+        message: str,
+        sms_provider: int | None,
+        trace: SendTrace,
+    ) -> str:
+        """Text one number, marking ``trace`` before the request may leave; its id."""
+        ...
+
+    async def send_bulk(
+        self,
+        phone_numbers: list[str],
+        message: str,
+        sms_provider: int | None,
+        trace: SendTrace,
+    ) -> list[str]:
+        """Text many numbers in one request, traced; their ids in input order."""
+        ...
+
+    async def status(self, message_id: str) -> MessageStatus:
+        """The delivery status of an accepted text."""
+        ...
+
+    async def credits(self) -> Credits:
+        """The account's credits, for the credit check."""
+        ...
