@@ -37,6 +37,11 @@ closes connections idle for 5 ms, 43 of 1,500 sends of a broadcast ended
 in doubt though the server never read them. `FreshConnection` checks again
 at the last moment, with nothing between the check and the write, and
 expires a connection before the ``Keep-Alive: timeout=`` its server states.
+The pool makes each `FreshConnection` itself; the HTTP/1.1 connection inside
+it, which httpcore makes on connecting, becomes a `_CheckedHTTP11Connection`
+by a class change after its first answer (the one place left where a class
+of httpcore's is changed, on objects of our own pool, on `TESTED_HTTPCORE`
+only: the alternative is a copy of httpcore's connecting code).
 """
 
 from __future__ import annotations
@@ -97,11 +102,25 @@ class ReservingPool(httpcore.AsyncConnectionPool):
     """
 
     def create_connection(self, origin: httpcore.Origin) -> AsyncConnectionInterface:
-        """A connection to ``origin`` as httpcore makes it, as a `FreshConnection`."""
-        connection = super().create_connection(origin)
-        if type(connection) is httpcore.AsyncHTTPConnection:
-            connection.__class__ = FreshConnection
-        return connection
+        """A connection to ``origin`` as httpcore makes it, as a `FreshConnection`.
+
+        A proxy's connection (never made here: `ReservingTransport` builds no
+        proxy pool) is left to httpcore.
+        """
+        if self._proxy is not None:
+            return super().create_connection(origin)
+        return FreshConnection(
+            origin=origin,
+            ssl_context=self._ssl_context,
+            keepalive_expiry=self._keepalive_expiry,
+            http1=self._http1,
+            http2=self._http2,
+            retries=self._retries,
+            local_address=self._local_address,
+            uds=self._uds,
+            network_backend=self._network_backend,
+            socket_options=self._socket_options,
+        )
 
     def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
         taken = {id(r.connection) for r in self._requests if r.connection is not None}
