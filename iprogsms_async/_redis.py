@@ -175,6 +175,7 @@ class RedisRateLimit:
         """Close the connection made from the URL (not a client passed in)."""
         client, self._client = self._client, None
         if client is not None and self._url is not None:
+            self._script = None  # registered on the client closed here
             await client.aclose()
         elif client is not None:
             self._client = client  # the user's own: theirs to close

@@ -291,33 +291,39 @@ class Requester:
                     if gate is not None:
                         gate.release()
             except (APIConnectionError, APIError) as error:
-                delay = self._retry_delay(call, error, retries)
-                await self._share_pause(error)
+                delay = await self._after_failure(call, error, retries, trace)
                 if delay is None:
                     raise
                 retries += 1
-                self._retrying(call, error, delay, retries, trace)
+                self._log_retry(call, error, delay, retries)
                 await anyio.sleep(delay)
+
+    async def _after_failure(
+        self,
+        call: Call,
+        error: IProgSMSError,
+        retries: int,
+        trace: SendTrace | None,
+    ) -> float | None:
+        """Settle what ``error`` says; the wait before retrying (None: raise it)."""
+        if trace is not None and not error.maybe_sent:
+            # Refused, or it never left: not in doubt, even should a
+            # cancellation come in a wait that follows. (A send is retried
+            # only then.)
+            trace.clear()
+        delay = self._retry_delay(call, error, retries)
+        await self._share_pause(error)
+        return delay
 
     async def _share_pause(self, error: IProgSMSError) -> None:
         """Pass a 429's pause on to the limit: one shared by processes pauses all."""
         if isinstance(error, RateLimitError) and self._limiter is not None:
             await self._limiter.pause(self._shared.pause.remaining())
 
-    def _retrying(
-        self,
-        call: Call,
-        error: IProgSMSError,
-        delay: float,
-        retries: int,
-        trace: SendTrace | None,
+    def _log_retry(
+        self, call: Call, error: IProgSMSError, delay: float, retries: int
     ) -> None:
-        """Note that ``call`` is tried again after ``error``, which sent nothing.
-
-        (A send is retried only when it certainly never left.)
-        """
-        if trace is not None:
-            trace.clear()
+        """Log that ``call`` is tried again after ``error``, in ``delay`` seconds."""
         logger.info(
             "Retrying %s %s in %.2f s (retry %d of %d) after: %s",
             call.method,

@@ -3,14 +3,17 @@
 import asyncio
 import logging
 import sys
+from functools import partial
 
 import anyio
 import httpx
 import pytest
 
 from iprogsms_async import APIConnectionError, IProgSMS
+from iprogsms_async._shielding import SendTrace
+from iprogsms_async.resources.sms import send_call
 
-from .support import TOKEN
+from .support import BASE, TOKEN
 
 pytestmark = pytest.mark.anyio
 
@@ -273,3 +276,39 @@ async def test_a_dropped_reminder_is_logged_with_its_id(asyncio_only, caplog):
             )
     [record] = [r for r in caplog.records if r.name == "iprogsms_async"]
     assert record.getMessage().endswith("which drops its result: id 42")
+
+
+class _SlowPause:
+    """A rate limit whose pause (a 429 shared with other processes) never ends."""
+
+    def __init__(self) -> None:
+        self.pausing = anyio.Event()
+
+    async def acquire(self) -> None:
+        return None
+
+    async def pause(self, seconds: float) -> None:
+        assert seconds > 0
+        self.pausing.set()
+        await anyio.sleep_forever()
+
+
+@pytest.mark.anyio
+async def test_a_send_refused_with_429_is_not_in_doubt_while_its_pause_is_shared(
+    gateway,
+):
+    gateway.post("/sms_messages").respond(429, headers={"Retry-After": "1"})
+    limit = _SlowPause()
+    trace = SendTrace()
+    async with IProgSMS(TOKEN, base_url=BASE, rate_limit=limit) as client:
+        call, parse = send_call("09171251234", "Hello", None)
+        with anyio.move_on_after(30) as scope:  # a bound, not a measurement
+            async with anyio.create_task_group() as group:
+                group.start_soon(
+                    partial(client._requester.request, call, parse, trace=trace)
+                )
+                await limit.pausing.wait()
+                group.cancel_scope.cancel()
+    assert not scope.cancelled_caught
+    assert gateway.calls.call_count == 1
+    assert not trace.maybe_sent  # refused: a cancelled caller knows it never left

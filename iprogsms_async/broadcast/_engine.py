@@ -22,6 +22,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 import attrs
 
 from .._errors import (
@@ -32,7 +33,7 @@ from .._errors import (
     ValidationError,
 )
 from .._shielding import SendTrace
-from ._errors import JournalError, ran_out_of_credits, short_of_credits
+from ._errors import ran_out_of_credits, short_of_credits
 from ._journal_store import (
     STATE_ACCEPTED,
     STATE_FINAL,
@@ -250,6 +251,13 @@ class BroadcastRun:
         self._busy += 1
         try:
             await jobs.send(job)
+        except anyio.BrokenResourceError:
+            self._busy -= 1
+            # Every worker has ended, on the error their task group is about
+            # to raise: its cancellation lands here, so that the error comes
+            # out alone rather than in a group with this one.
+            await anyio.lowlevel.checkpoint()
+            raise
         except BaseException:
             self._busy -= 1
             raise
@@ -356,9 +364,11 @@ class BroadcastRun:
                 # Out of credits ends the sending, not the run: see _failed.
                 self._failed(recipients, keys, error)
                 return
-            if not isinstance(error, JournalError):
-                # Not a journal failure: nothing may be sent it cannot record.
-                self._journal_all(keys, STATE_NOT_SENT)
+            # Refused (a bad token, a closed client) or never sent (the
+            # journal could not record the intent): not sent. Queued behind
+            # an intent a failed commit put back, so it is the state a later
+            # commit leaves.
+            self._journal_all(keys, STATE_NOT_SENT)
             raise
         self._all_accepted(recipients, keys, sent)
 

@@ -233,7 +233,8 @@ def _write(connection: sqlite3.Connection, rows: list[Row]) -> None:
     connection.execute("BEGIN IMMEDIATE")
     try:
         connection.executemany(_UPSERT, rows)
+        connection.execute("COMMIT")
     except BaseException:
-        connection.execute("ROLLBACK")
+        if connection.in_transaction:  # a COMMIT that failed leaves it open
+            connection.execute("ROLLBACK")
         raise
-    connection.execute("COMMIT")

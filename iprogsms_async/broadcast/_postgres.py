@@ -292,9 +292,21 @@ def _lock_key(name: str) -> int:
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
+_CONNECT_TIMEOUT = 10  # seconds
+_STATEMENT_TIMEOUT_MS = 30_000
+
+
 def _connect(psycopg: ModuleType, url: str, name: str, shared: bool) -> Connection:
+    # Bounded, so that a database out of reach or a blocked statement ends a
+    # broadcast with a JournalError instead of holding it (and its
+    # cancellation, which waits for the thread) without end.
     connection: Connection = psycopg.connect(
-        url, autocommit=True, application_name="iprogsms"
+        url,
+        autocommit=True,
+        application_name="iprogsms",
+        connect_timeout=_CONNECT_TIMEOUT,
+        options=f"-c statement_timeout={_STATEMENT_TIMEOUT_MS}"
+        f" -c lock_timeout={_STATEMENT_TIMEOUT_MS}",
     )
     try:
         _ensure_schema(connection)

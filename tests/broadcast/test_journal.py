@@ -261,3 +261,35 @@ async def test_a_resumed_run_counts_earlier_accepted_texts_as_its_results_do(
     assert len(fresh.messages) == 10
     sent = sum(1 for result in report.results if result.sent)
     assert snapshots[-1].accepted == sent == 30
+
+
+async def test_a_send_whose_intent_was_not_committed_is_sent_by_the_rerun(
+    tmp_path, no_backoff, monkeypatch
+):
+    """A commit that fails keeps its rows for the next one: the intent must not
+    then stand as "sending" (read as in doubt by a rerun, never sent again)."""
+    real_write = _journal.Journal._write
+    failures = iter([True])
+
+    async def write_failing_once(self, rows):
+        if any(row[2] == "sending" for row in rows) and next(failures, False):
+            raise JournalError("the disk is full")
+        await real_write(self, rows)
+
+    monkeypatch.setattr(_journal.Journal, "_write", write_failing_once)
+    fake = FakeGateway(credits=1000, seed=3)
+    recipients = numbers(12)
+    journal = tmp_path / "j.sqlite"
+    async with fake.client() as client:
+        with pytest.raises(JournalError, match="disk is full"):
+            await client.broadcast(
+                recipients, message="Hi", journal=journal, concurrency=1, poll=False
+            )
+        assert fake.messages == []  # nothing goes out that the journal cannot record
+        monkeypatch.setattr(_journal.Journal, "_write", real_write)
+        rerun = await client.broadcast(
+            recipients, message="Hi", journal=journal, concurrency=1, poll=False
+        )
+    assert rerun.counts == {ACCEPTED: 12}
+    for number in recipients:
+        assert fake.texts_to(number) == ["Hi"]
