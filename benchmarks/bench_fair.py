@@ -235,7 +235,9 @@ def main() -> None:
     parser.add_argument(
         "--pools", default="10,50", help="shared httpx pool sizes (connections)"
     )
-    args = h.parse_args(parser, quick={"n": 300, "rounds": 2, "pools": "10"})
+    args = h.parse_args(
+        parser, quick={"n": 200, "rounds": 2, "pools": "10", "concurrency": "50"}
+    )
     pinned = h.pin_client()
     pools = [int(x) for x in args.pools.split(",") if x]
     uvloop = h.has_uvloop()
