@@ -80,8 +80,9 @@ def pin_client() -> str:
 class Stub:
     """A running stub gateway: its base URL, and what it has served."""
 
-    def __init__(self, url: str, tls: TLS | None) -> None:
+    def __init__(self, url: str, tls: TLS | None, pid: int) -> None:
         self.url = url
+        self.pid = pid
         self._root = url.removesuffix("/api/v1")
         self._context = tls.client_context() if tls is not None else None
 
@@ -92,6 +93,17 @@ class Stub:
         ) as answer:
             stats: dict[str, int] = json.load(answer)
         return stats
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the stub process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def has_uvloop() -> bool:
+    """Whether uvloop is installed (the stub can then serve on it)."""
+    return _has("uvloop")
 
 
 @contextlib.contextmanager
@@ -125,7 +137,7 @@ def stub(
             if not line or line[0] != "ready":
                 raise RuntimeError(f"the stub gateway did not start: {line!r}")
             scheme = "https" if tls is not None else "http"
-            yield Stub(f"{scheme}://127.0.0.1:{line[1]}/api/v1", tls)
+            yield Stub(f"{scheme}://127.0.0.1:{line[1]}/api/v1", tls, server.pid)
         finally:
             server.terminate()
             server.wait(10)
@@ -333,3 +345,42 @@ async def aiohttp_loop(
             return status
 
     return await asyncio.gather(*(one(number) for number in recipients))
+
+
+# --- a transport that does nothing ----------------------------------------
+
+_SENT_BODY = (
+    b'{"status":200,"message":"Your SMS message has been successfully added to '
+    b'the queue and will be processed shortly.","message_id":"iSms-%08d"}'
+)
+_STATUS_BODY = b'{"status":200,"message_status":"delivered"}'
+
+
+def null_transport(*, checkpoint: bool = True) -> httpx.AsyncBaseTransport:
+    """An httpx transport that answers at once, in process, with canned bodies.
+
+    ``POST .../sms_messages`` gets a fresh message id, ``GET .../status``
+    "delivered", anything else 404. No socket, no pool, no parsing: what
+    remains of a request's CPU is the caller's. With ``checkpoint`` each
+    request yields to the event loop once, as the cheapest real transport
+    does while it waits for an answer (so workers interleave as they would).
+    """
+    import httpx  # noqa: PLC0415 -- only the scripts that use it pay the import
+
+    counter = iter(range(1 << 62))
+    headers = [(b"content-type", b"application/json")]
+
+    class NullTransport(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if checkpoint:
+                await asyncio.sleep(0)
+            path = request.url.path
+            if request.method == "POST" and path.endswith("/sms_messages"):
+                body = _SENT_BODY % next(counter)
+            elif path.endswith("/sms_messages/status"):
+                body = _STATUS_BODY
+            else:
+                return httpx.Response(404, headers=headers, content=b"{}")
+            return httpx.Response(200, headers=headers, content=body)
+
+    return NullTransport()

@@ -20,7 +20,7 @@ timer fired is read and answered; one that comes after the close is never
 read (the kernel resets it).
 
 Usage: ``python benchmarks/stub_gateway.py [--port 0] [--latency-ms 20]
-[--tls CERT KEY] [--idle-timeout 1 [--keep-alive-header]]`` (or
+[--tls CERT KEY] [--idle-timeout 1 [--keep-alive-header]] [--uvloop]`` (or
 ``STUB_LATENCY_MS=20``). It prints ``ready PORT``
 once listening, and stops on SIGTERM or when its standard input closes (so it
 never outlives the benchmark that started it). It listens on 127.0.0.1 only.
@@ -113,8 +113,8 @@ class StubProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses.
+        self.transport = transport  # type: ignore[assignment]
         _stats["connections"] += 1
 
     def data_received(self, data: bytes) -> None:
@@ -230,6 +230,11 @@ def main() -> None:
         help="close a kept-alive connection idle this long after an answer",
     )
     parser.add_argument(
+        "--uvloop",
+        action="store_true",
+        help="serve on uvloop when it is installed (plain asyncio otherwise)",
+    )
+    parser.add_argument(
         "--keep-alive-header",
         action="store_true",
         help="answer with Keep-Alive: timeout=N (N: --idle-timeout, rounded)",
@@ -240,7 +245,21 @@ def main() -> None:
             parser.error("--keep-alive-header needs --idle-timeout")
         global _extra_headers  # noqa: PLW0603 -- set once, before serving
         _extra_headers = b"Keep-Alive: timeout=%d\r\n" % round(args.idle_timeout)
-    asyncio.run(serve(args.port, args.latency_ms, args.tls, args.idle_timeout))
+    serving = serve(args.port, args.latency_ms, args.tls, args.idle_timeout)
+    if args.uvloop and _has_uvloop():
+        import uvloop  # noqa: PLC0415 -- optional
+
+        uvloop.run(serving)
+    else:
+        asyncio.run(serving)
+
+
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401, PLC0415 -- optional
+    except ImportError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -21,6 +21,13 @@ RUNS = {
     "bench_cli_startup.py": ["--runs", "1"],
     "bench_broadcast.py": ["--n", "40", "--concurrency", "4", "--latency-ms", "0,5"],
     "bench_memory.py": ["--n", "60", "--concurrency", "4"],
+    "bench_fair.py": [
+        "--n", "20", "--rounds", "1", "--concurrency", "4", "--latency-ms", "0",
+        "--pools", "2",
+    ],
+    "bench_engine.py": [
+        "--n", "20", "--rounds", "1", "--concurrency", "4", "--profile", "--top", "5",
+    ],
     # Its PostgreSQL rows run when IPROGSMS_TEST_POSTGRES_URL names a server.
     "bench_journal_stores.py": [
         "--n", "40", "--rounds", "1", "--latency-ms", "0,2", "--concurrency", "4",
@@ -34,10 +41,28 @@ RUNS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("script", sorted(RUNS))
-def test_the_benchmark_runs_and_prints_its_table(script):
+# More runs of a script that has several paths, each a list of arguments.
+EXTRA_RUNS = [
+    (
+        "bench_memory.py",
+        ["--n", "60", "--checkpoint", "20", "--transport", "null",
+         "--no-deduplicate", "--modes", "floor,stream"],
+    ),
+    (
+        "bench_request_cpu.py",
+        ["--n", "20", "--rounds", "1", "--concurrency", "1", "--backends", "aiohttp"],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("script", "arguments"),
+    [*sorted(RUNS.items()), *EXTRA_RUNS],
+    ids=[*sorted(RUNS), *(f"{name}-extra" for name, _ in EXTRA_RUNS)],
+)
+def test_the_benchmark_runs_and_prints_its_table(script, arguments):
     result = subprocess.run(
-        [sys.executable, "-W", "error", str(BENCHMARKS / script), *RUNS[script]],
+        [sys.executable, "-W", "error", str(BENCHMARKS / script), *arguments],
         capture_output=True,
         text=True,
         timeout=120,
