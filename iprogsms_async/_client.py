@@ -10,7 +10,7 @@ import attrs
 import httpx
 
 from ._errors import ClientStateError, ConfigurationError
-from ._ratelimit import RateLimit, RateLimiter
+from ._ratelimit import BothLimits, RateLimit, RateLimiter
 from ._redact import Secret, install_log_filter
 from ._request import Requester, SharedState
 from ._retry import RetryPolicy
@@ -267,11 +267,17 @@ class IProgSMS:
 
         They run in anyio task groups, where only anyio's cancellation reaches
         them: a shielded scope is enough, and saves a task per send. Its own
-        rate limit when given, else this client's.
+        rate limit when given, in place of this client's in-process one, or
+        as well as one shared with other processes (see `BothLimits`); else
+        this client's.
         """
         settings = attrs.evolve(self._settings, shield=Shield.ANYIO)
         if rate_limit is not None:
-            settings = attrs.evolve(settings, limiter=RateLimiter(rate_limit))
+            own: RateLimit = RateLimiter(rate_limit)
+            shared = settings.limiter
+            if shared is not None and not isinstance(shared, RateLimiter):
+                own = BothLimits(shared, own)
+            settings = attrs.evolve(settings, limiter=own)
         return RequesterSender(_requester(settings, self._shared), settings.base_url)
 
     async def broadcast(
@@ -386,7 +392,10 @@ class IProgSMS:
         (``loop.close()`` without ``loop.shutdown_asyncgens()``).
         """
         shared = self._shared
-        if not self._owner or shared.closed:
+        if not self._owner:
+            return
+        if shared.closed:
+            await shared.closing()  # a close under way: return once it is done
             return
         where = shared.loop.where() if shared.owns_http else "here"
         if where == "running elsewhere":

@@ -14,7 +14,7 @@ from anyio import current_time, sleep
 
 from ._validation import POSITIVE_INT, POSITIVE_NUMBER
 
-__all__ = ["RateLimit", "RateLimiter", "check_burst", "check_rate"]
+__all__ = ["BothLimits", "RateLimit", "RateLimiter", "check_burst", "check_rate"]
 
 
 @runtime_checkable
@@ -82,3 +82,29 @@ def check_burst(burst: object, rate: float) -> int:
 def check_rate(rate: object) -> float:
     """``rate`` as a float if it is a positive number of requests a second."""
     return POSITIVE_NUMBER.setting(rate, "rate_limit")
+
+
+class BothLimits:
+    """Two rate limits at once: a request waits for its turn under each.
+
+    A broadcast with a ``rate_limit`` of its own, on a client whose limit is
+    shared with other processes (the account's), keeps the shared one too:
+    replacing it would let this broadcast exceed what the account allows, and
+    stop its 429 pauses from reaching the other processes.
+    """
+
+    __slots__ = ("_first", "_second")
+
+    def __init__(self, first: RateLimit, second: RateLimit) -> None:
+        self._first = first
+        self._second = second
+
+    async def acquire(self) -> None:
+        """Wait for a turn under the first limit, then under the second."""
+        await self._first.acquire()
+        await self._second.acquire()
+
+    async def pause(self, seconds: float) -> None:
+        """Pass a 429's pause on to both."""
+        await self._first.pause(seconds)
+        await self._second.pause(seconds)

@@ -124,6 +124,8 @@ class SharedState:
     """Holds requests beyond httpx's pool size outside its pool (see _transports)."""
     on_the_wire: int = 0
     _idle: anyio.Event | None = None
+    _closing: anyio.Event | None = None
+    """Set once `close` is done: a second caller waits for it."""
 
     def closed_error(self) -> ClientStateError:
         """The error for a call made once the client is closed."""
@@ -154,17 +156,27 @@ class SharedState:
         No request starts once this is called. Call it on the bound loop.
         """
         if self.closed:
+            await self.closing()
             return
         self.closed = True
         if not self.owns_http:
             return
+        self._closing = closing = anyio.Event()
         try:
             await self.drained()  # requests on the wire finish first
         finally:
             try:
                 await self.http.aclose()
             finally:
-                await self.loop.closed_here()
+                try:
+                    await self.loop.closed_here()
+                finally:
+                    closing.set()
+
+    async def closing(self) -> None:
+        """Wait for a `close` under way, if any, to be done."""
+        if self._closing is not None:
+            await self._closing.wait()
 
     async def close_with_loop(self) -> None:
         """Close the pool as its loop ends: every task of it is done by then."""

@@ -2,6 +2,8 @@
 
 import asyncio
 
+import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 import respx
@@ -216,3 +218,33 @@ def test_using_a_client_on_a_second_trio_run_is_a_clear_error():
         trio.run(client.account.credits)
         with pytest.raises(ClientStateError, match="another event loop"):
             trio.run(client.account.credits)
+
+
+@pytest.mark.anyio
+async def test_a_second_aclose_returns_only_once_the_pool_is_closed(gateway):
+    answered = anyio.Event()
+    release = anyio.Event()
+
+    async def slow_answer(request):
+        answered.set()
+        await release.wait()
+        return httpx.Response(200, json=OK_CREDITS)
+
+    gateway.get("/account/sms_credits").mock(side_effect=slow_answer)
+    client = IProgSMS(TOKEN)
+    order = []
+
+    async def close(name):
+        await client.aclose()
+        order.append((name, client._shared.http.is_closed))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(client.account.credits)
+        await answered.wait()
+        group.start_soon(close, "first")
+        await anyio.lowlevel.checkpoint()
+        group.start_soon(close, "second")
+        await anyio.sleep(0.05)
+        assert order == []  # both wait for the request on the wire
+        release.set()
+    assert sorted(order) == [("first", True), ("second", True)]

@@ -405,6 +405,44 @@ async def test_without_its_own_rate_limit_a_broadcast_keeps_the_clients(fake):
         assert own._requester._limiter.rate == 50
 
 
+class _SharedLimit:
+    """A limit shared with other processes (as RedisRateLimit is): it counts."""
+
+    def __init__(self) -> None:
+        self.acquired = 0
+        self.paused: list[float] = []
+
+    async def acquire(self) -> None:
+        self.acquired += 1
+
+    async def pause(self, seconds: float) -> None:
+        self.paused.append(seconds)
+
+
+async def test_a_broadcasts_own_rate_limit_keeps_a_shared_one_too(fake, no_backoff):
+    shared = _SharedLimit()
+    async with IProgSMS(
+        fake.token,
+        base_url=fake.base_url,
+        transport=fake.transport(),
+        rate_limit=shared,
+    ) as client:
+        report = await client.broadcast(
+            numbers(6), message="Hi", rate_limit=1000.0, poll=False
+        )
+        fake.fail_next("rate_limit", endpoints="sends")
+        await client.broadcast(numbers(1, start=100), message="Hi", rate_limit=1000.0)
+    assert report.counts == {"accepted": 6}
+    # Every request of both broadcasts went through the account's limit, and
+    # the 429 reached it (for the other processes).
+    assert (
+        shared.acquired
+        == fake.requests["POST /sms_messages"]
+        + fake.requests["GET /sms_messages/status"]
+    )
+    assert len(shared.paused) == 1
+
+
 async def test_progress_keeps_coming_while_texts_are_being_polled(no_backoff):
     slow = FakeGateway(credits=100, seed=1, delivery_delay=0.6)
     snapshots = []
