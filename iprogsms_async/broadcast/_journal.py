@@ -27,6 +27,7 @@ from ._journal_store import (
     STATE_NOT_SENT,
     STATE_SENDING,
     BatchingJournal,
+    JournalCounts,
     JournalEntry,
     Key,
     Row,
@@ -50,6 +51,7 @@ __all__ = [
     "Journal",
     "JournalEntry",
     "Key",
+    "read_counts",
     "text_digest",
 ]
 
@@ -113,6 +115,10 @@ class Journal(BatchingJournal):
         journal = cls(connection, where)
         journal._known = await journal._run(_load, connection)
         return journal
+
+    async def counts(self) -> JournalCounts:
+        """The broadcast's committed rows by state, in one query."""
+        return await self._run(_counts, self._db)
 
     async def _write(self, rows: list[Row]) -> None:
         await self._run(_write, self._db, rows)
@@ -215,6 +221,57 @@ def _check_name(
             "one SQLite journal holds one broadcast (use another file)"
         )
     return None
+
+
+_COUNTS = "SELECT state, status, COUNT(*) FROM recipients GROUP BY state, status"
+
+
+def _counts(connection: sqlite3.Connection) -> JournalCounts:
+    return JournalCounts.from_rows(connection.execute(_COUNTS).fetchall())
+
+
+async def read_counts(
+    path: str | PathLike[str], *, name: str | None = None
+) -> JournalCounts:
+    """The counts of the journal at ``path``, opened read-only, without taking it.
+
+    A running broadcast holds its SQLite file exclusively (``locking_mode=
+    EXCLUSIVE``, so that a second run cannot send alongside it), which leaves
+    no reader in: reading its progress then raises `JournalError` saying so;
+    a PostgreSQL journal has no such limit. ``name``, when given, must be the
+    one the file records.
+    """
+    return await anyio.to_thread.run_sync(_read_counts, Path(path), name)
+
+
+def _read_counts(path: Path, name: str | None) -> JournalCounts:
+    if not path.is_file():
+        raise JournalError(f"no journal at {path}: give the path of an existing one")
+    try:
+        connection = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=0
+        )
+    except sqlite3.Error as exc:
+        raise JournalError(f"journal {path} cannot be read ({exc})") from exc
+    try:
+        with connection:  # one read transaction: the name and counts agree
+            connection.execute("BEGIN")
+            if name is not None:
+                row = connection.execute("SELECT name FROM broadcast").fetchone()
+                if row is not None and row[0] != name:
+                    msg = f"journal {path} holds the broadcast {row[0]!r}, not {name!r}"
+                    raise JournalError(msg)
+            return _counts(connection)
+    except sqlite3.Error as exc:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise JournalError(
+                f"journal {path} is in use by a running broadcast: a SQLite journal "
+                "is held exclusively while it runs; read its progress once it ends, "
+                "or use a postgresql:// journal"
+            ) from exc
+        raise JournalError(f"{path} is not a broadcast journal: {exc}") from exc
+    finally:
+        connection.close()
 
 
 def _load(connection: sqlite3.Connection) -> dict[Key, JournalEntry]:

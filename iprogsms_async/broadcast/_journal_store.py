@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from abc import ABC, abstractmethod
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import anyio
@@ -25,7 +26,7 @@ from .._validation import BROADCAST_NAME
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Mapping
 
 T = TypeVar("T")
 
@@ -37,6 +38,7 @@ __all__ = [
     "STATE_NOT_SENT",
     "STATE_SENDING",
     "BatchingJournal",
+    "JournalCounts",
     "JournalEntry",
     "JournalStore",
     "Key",
@@ -73,6 +75,61 @@ class JournalEntry:
     status: str | None
     error: str | None = None
     """What the earlier run met, for a send left in doubt."""
+
+
+@attrs.frozen
+class JournalCounts:
+    """A broadcast's rows in its journal, by state: its progress, read at once.
+
+    ``states`` counts rows by journal state (``sending``, ``accepted``,
+    ``final``, ``unknown``, ``not_sent``; on PostgreSQL also ``planned`` and
+    ``claimed``, waiting for a worker); ``final`` counts the ``final`` rows by
+    the delivery status they ended with (``delivered``, ``failed``, or the
+    gateway's own word). Only what is committed: outcomes still queued in a
+    running broadcast (at most `BatchingJournal.flush_every` old) show as
+    their earlier state.
+    """
+
+    states: Mapping[str, int]
+    final: Mapping[str, int]
+
+    @classmethod
+    def from_rows(
+        cls, rows: Iterable[tuple[str | None, str | None, int]]
+    ) -> JournalCounts:
+        """Counts from ``(state, status, rows)`` groups; a None state is skipped."""
+        states: dict[str, int] = {}
+        final: dict[str, int] = {}
+        for state, status, count in rows:
+            if state is None or not count:
+                continue
+            states[state] = states.get(state, 0) + count
+            if state == STATE_FINAL:
+                word = status or "unknown"
+                final[word] = final.get(word, 0) + count
+        return cls(MappingProxyType(states), MappingProxyType(final))
+
+    @property
+    def total(self) -> int:
+        """Rows in the journal: every recipient it holds."""
+        return sum(self.states.values())
+
+    @property
+    def accepted(self) -> int:
+        """Texts the gateway accepted, settled or still polled.
+
+        As the progress bar counts them.
+        """
+        return self.states.get(STATE_ACCEPTED, 0) + self.states.get(STATE_FINAL, 0)
+
+    @property
+    def in_doubt(self) -> int:
+        """Sends that may have gone out with no answer kept.
+
+        ``unknown`` rows, and ``sending`` ones (on the wire now, or left so
+        by a run that ended).
+        """
+        return self.states.get(STATE_IN_DOUBT, 0) + self.states.get(STATE_SENDING, 0)
 
 
 def check_name(name: object) -> str:
@@ -129,6 +186,10 @@ class JournalStore(Protocol):
 
     async def aclose(self) -> None:
         """Commit what is queued and let the journal go. Safe to call twice."""
+        ...
+
+    async def counts(self) -> JournalCounts:
+        """The broadcast's committed rows by state, in one query (read-only)."""
         ...
 
 

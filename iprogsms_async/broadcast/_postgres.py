@@ -34,6 +34,7 @@ from .._redact import without_password
 from ._errors import JournalError
 from ._journal_store import (
     BatchingJournal,
+    JournalCounts,
     JournalEntry,
     Key,
     Row,
@@ -58,6 +59,7 @@ __all__ = [
     "STATE_PLANNED",
     "PostgresJournal",
     "is_postgres_url",
+    "read_counts",
 ]
 
 SCHEMA_VERSION = 1
@@ -234,6 +236,12 @@ class PostgresJournal(BatchingJournal):
                                "limit": limit, "lease": lease}
         )  # fmt: skip
 
+    async def counts(self) -> JournalCounts:
+        """The broadcast's committed rows by state, in one query."""
+        counts = await self._run(_counts, self._db, self.name)
+        assert counts is not None  # noqa: S101 -- open() recorded the name
+        return counts
+
     async def _write(self, rows: list[Row]) -> None:
         await self._run(_write, self._db, self.name, rows)
 
@@ -365,6 +373,51 @@ def _scalar(connection: Connection, query: str, *params: object) -> Any:
     """The first column of the first row of ``query``; None when no row."""
     row = connection.execute(query, params).fetchone()
     return None if row is None else row[0]
+
+
+# From the broadcast's own row: no row at all is a name never used (None),
+# one row of NULLs a broadcast with no recipients yet.
+_COUNTS = """
+SELECT r.state, r.status, count(r.state)
+FROM iprogsms_broadcasts AS b
+LEFT JOIN iprogsms_recipients AS r ON r.broadcast = b.name
+WHERE b.name = %s
+GROUP BY r.state, r.status
+"""
+
+
+def _counts(connection: Connection, name: str) -> JournalCounts | None:
+    rows = connection.execute(_COUNTS, (name,)).fetchall()
+    return JournalCounts.from_rows(rows) if rows else None
+
+
+async def read_counts(url: str, *, name: str) -> JournalCounts:
+    """The counts of the broadcast ``name`` at ``url``, read by a plain session.
+
+    It takes no lock (a running broadcast's workers keep theirs) and creates
+    nothing: a database without the journal's tables, or without ``name``,
+    raises `JournalError`.
+    """
+    name = check_name(name)
+    psycopg = _import_psycopg()
+    shown = without_password(url)
+    counts = await _in_thread(psycopg, shown, _read_counts, psycopg, url, name)
+    if counts is None:
+        raise JournalError(f"journal {shown} holds no broadcast named {name!r}")
+    return counts
+
+
+def _read_counts(psycopg: ModuleType, url: str, name: str) -> JournalCounts | None:
+    with psycopg.connect(
+        url,
+        autocommit=True,
+        application_name="iprogsms status",
+        connect_timeout=_CONNECT_TIMEOUT,
+        options=f"-c statement_timeout={_STATEMENT_TIMEOUT_MS}",
+    ) as connection:
+        if not _scalar(connection, "SELECT to_regclass('iprogsms_recipients')"):
+            return None
+        return _counts(connection, name)
 
 
 def _load(connection: Connection, name: str) -> dict[Key, JournalEntry]:

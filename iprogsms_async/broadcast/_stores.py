@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from .._errors import ConfigurationError
 from .._redact import without_password
+from . import _journal, _postgres
 from ._journal import Journal
 from ._journal_store import check_name
 from ._postgres import PostgresJournal, is_postgres_url
@@ -14,9 +15,9 @@ from ._postgres import PostgresJournal, is_postgres_url
 if TYPE_CHECKING:
     from os import PathLike
 
-    from ._journal_store import JournalStore
+    from ._journal_store import JournalCounts, JournalStore
 
-__all__ = ["journal_exists", "open_journal"]
+__all__ = ["journal_exists", "journal_status", "open_journal"]
 
 
 async def open_journal(
@@ -37,12 +38,39 @@ async def open_journal(
                 "name (name=...): its tables hold many broadcasts"
             )
         return await PostgresJournal.open(journal, name=name)
+    _check_not_url(journal)
+    return await Journal.open(journal, name=None if name is None else check_name(name))
+
+
+async def journal_status(
+    journal: str | PathLike[str], *, name: str | None = None
+) -> JournalCounts:
+    """The progress of the broadcast in ``journal``: its rows by state, one query.
+
+    Read-only, and without the lock a running broadcast holds: on PostgreSQL
+    (``name`` required) a plain session reads while workers run. A SQLite
+    journal is held exclusively by the broadcast running on it, so reading
+    one then raises `JournalError` ("in use by a running broadcast").
+    """
+    if is_postgres_url(journal):
+        assert isinstance(journal, str)  # noqa: S101 -- is_postgres_url says so
+        if name is None:
+            raise ConfigurationError(
+                f"the PostgreSQL journal {without_password(journal)} needs a broadcast "
+                "name (name=...): its tables hold many broadcasts"
+            )
+        return await _postgres.read_counts(journal, name=name)
+    _check_not_url(journal)
+    checked = None if name is None else check_name(name)
+    return await _journal.read_counts(journal, name=checked)
+
+
+def _check_not_url(journal: str | PathLike[str]) -> None:
     if isinstance(journal, str) and "://" in journal:
         scheme = journal.partition("://")[0]
         raise ConfigurationError(
             f"a journal is a file path or a postgresql:// URL, not a {scheme}:// URL"
         )
-    return await Journal.open(journal, name=None if name is None else check_name(name))
 
 
 def journal_exists(journal: str | PathLike[str]) -> bool:

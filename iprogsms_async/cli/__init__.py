@@ -96,6 +96,10 @@ async def _command(
         from ._sandbox import demo_command  # noqa: PLC0415
 
         return await demo_command(args, console=console, errors=errors)
+    if args.command == "broadcast-status":
+        from ._status import status_command  # noqa: PLC0415
+
+        return await status_command(args, console=console)
     async with _client(args, errors) as client:
         if args.command == "broadcast":
             from ._broadcast import broadcast_command  # noqa: PLC0415

@@ -284,6 +284,27 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- the whole CLI
     _broadcast(
         command("broadcast", "text everyone in a CSV file, with progress and resume")
     )
+    # Its own command: under "broadcast" it would be read as a RECIPIENTS file.
+    progress = command(
+        "broadcast-status",
+        "count a broadcast's recipients by state, from its journal",
+        uses=(_OUTPUT,),
+        description="Count a broadcast's recipients by state in one query of its "
+        "journal, in the progress bar's words, while it runs or after. Reads only: "
+        "a PostgreSQL journal can be read while workers run; a SQLite journal is "
+        "held by the broadcast running on it and is read once that ends.",
+    )
+    progress.add_argument(
+        "--journal",
+        required=True,
+        metavar="PATH_OR_URL",
+        help="the journal's file, or a postgresql:// URL",
+    )
+    progress.add_argument(
+        "--name",
+        metavar="NAME",
+        help="the broadcast's name (required for a postgresql:// journal)",
+    )
 
     sandbox_actions = group("sandbox", "the embedded fake gateway")
     serve = command(

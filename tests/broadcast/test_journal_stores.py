@@ -28,11 +28,12 @@ from iprogsms_async.broadcast._journal_store import (
     STATE_IN_DOUBT,
     STATE_NOT_SENT,
     STATE_SENDING,
+    JournalCounts,
     JournalEntry,
     text_digest,
 )
 from iprogsms_async.broadcast._postgres import PostgresJournal
-from iprogsms_async.broadcast._stores import open_journal
+from iprogsms_async.broadcast._stores import journal_status, open_journal
 from iprogsms_async.testing import FakeGateway, Faults
 
 from .conftest import numbers
@@ -376,6 +377,128 @@ async def test_a_broadcast_resumes_on_either_store_without_a_second_text(
     dump = store.dump()
     assert fake.token not in dump
     assert "no clear answer" in dump or "HTTP 500" in dump
+
+
+# --- progress: the counts of one query ---------------------------------------------
+
+
+def tally(rows):
+    """The counts a store's rows make, by state and, for final rows, by status."""
+    states, final = {}, {}
+    for state, _message_id, status, _error in rows.values():
+        states[state] = states.get(state, 0) + 1
+        if state == STATE_FINAL:
+            final[status] = final.get(status, 0) + 1
+    return states, final
+
+
+async def test_the_counts_of_a_cancelled_broadcast_are_what_its_journal_holds(
+    store, no_backoff
+):
+    fake = FakeGateway(credits=100_000, seed=5, faults=Faults(latency=(0.0, 0.003)))
+    recipients = numbers(90)
+    async with fake.client() as client:
+        seen = await broadcast_until(
+            client,
+            recipients,
+            store.journal("p"),
+            stop_after=30,
+            concurrency=8,
+            poll=False,
+            name="p",
+        )
+    counts = await journal_status(store.journal("p"), name="p")
+    states, final = tally(store.rows("p"))
+    assert dict(counts.states) == states
+    assert dict(counts.final) == final
+    assert counts.total == len(store.rows("p"))
+    # After a cancellation nothing is in doubt: every text the gateway holds
+    # is an accepted row, as the run reported it.
+    assert counts.accepted == len(fake.messages) == counts.states[STATE_ACCEPTED]
+    assert counts.accepted >= sum(1 for result in seen if result.status == ACCEPTED)
+    assert counts.in_doubt == 0
+    assert 30 <= counts.total < 90
+
+
+async def test_an_open_journal_counts_committed_rows_by_state_and_status(store):
+    journal = await store.open("c")
+    try:
+        await journal.intend([key(i) for i in range(6)])
+        journal.record(key(0), STATE_FINAL, message_id="m0", status="delivered")
+        journal.record(key(1), STATE_FINAL, message_id="m1", status="delivered")
+        journal.record(key(2), STATE_FINAL, message_id="m2", status="failed")
+        journal.record(key(3), STATE_ACCEPTED, message_id="m3", status="pending")
+        journal.record(key(4), STATE_IN_DOUBT, error="no clear answer")
+        queued = await journal.counts()
+        assert queued == JournalCounts.from_rows([(STATE_SENDING, None, 6)])
+        await journal.flush()
+        counts = await journal.counts()
+    finally:
+        await journal.aclose()
+    assert dict(counts.states) == {
+        STATE_FINAL: 3,
+        STATE_ACCEPTED: 1,
+        STATE_IN_DOUBT: 1,
+        STATE_SENDING: 1,
+    }
+    assert dict(counts.final) == {"delivered": 2, "failed": 1}
+    assert (counts.total, counts.accepted, counts.in_doubt) == (6, 4, 2)
+    assert await journal_status(store.journal("c"), name="c") == counts
+
+
+async def test_reading_the_counts_leaves_a_running_broadcast_its_lock(store):
+    journal = await store.open("r")
+    try:
+        await journal.intend([key(1), key(2)])
+        if store.kind == "sqlite":
+            # The running broadcast holds the file: the reader is told why.
+            with pytest.raises(JournalError, match="in use by a running broadcast"):
+                await journal_status(store.journal("r"), name="r")
+        else:
+            counts = await journal_status(store.journal("r"), name="r")
+            assert dict(counts.states) == {STATE_SENDING: 2}
+        # The broadcast still holds its journal: a second run is refused.
+        with pytest.raises(JournalError, match="in use"):
+            await store.open("r")
+        journal.record(key(1), STATE_NOT_SENT)
+        await journal.flush()
+    finally:
+        await journal.aclose()
+    counts = await journal_status(store.journal("r"), name="r")
+    assert dict(counts.states) == {STATE_SENDING: 1, STATE_NOT_SENT: 1}
+
+
+async def test_the_counts_of_a_broadcast_never_used_are_refused(store):
+    journal = await store.open("known")
+    await journal.aclose()
+    if store.kind == "sqlite":
+        missing, match = store.journal("never"), "no journal at"
+    else:
+        missing, match = store.journal("never"), "no broadcast named 'never'"
+    with pytest.raises(JournalError, match=match):
+        await journal_status(missing, name="never")
+    known = await journal_status(store.journal("known"), name="known")
+    assert (known.total, dict(known.states)) == (0, {})
+
+
+async def test_status_checks_the_name_and_the_kind_of_journal(tmp_path):
+    journal = await open_journal(tmp_path / "a.sqlite", name="a")
+    await journal.aclose()
+    with pytest.raises(JournalError, match="holds the broadcast 'a', not 'b'"):
+        await journal_status(tmp_path / "a.sqlite", name="b")
+    (tmp_path / "text.sqlite").write_text("not a database at all " * 100)
+    with pytest.raises(JournalError, match="not a broadcast journal"):
+        await journal_status(tmp_path / "text.sqlite")
+    with pytest.raises(ConfigurationError, match="needs a broadcast name"):
+        await journal_status("postgresql://someone@127.0.0.1:1/db")
+    with pytest.raises(ConfigurationError, match="not a redis:// URL"):
+        await journal_status("redis://localhost/0")
+
+
+async def test_a_database_without_journal_tables_holds_no_broadcast(postgres_url):
+    # Reading creates nothing: no tables yet is no such broadcast.
+    with pytest.raises(JournalError, match="no broadcast named 'x'"):
+        await journal_status(postgres_url, name="x")
 
 
 # --- only where the stores differ --------------------------------------------------
