@@ -303,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- the whole CLI
     progress.add_argument(
         "--name",
         metavar="NAME",
-        help="the broadcast's name (required for a postgresql:// journal)",
+        help="the broadcast's name: required for a postgresql:// journal "
+        "(default for a file journal: not checked)",
     )
 
     sandbox_actions = group("sandbox", "the embedded fake gateway")

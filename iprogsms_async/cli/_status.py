@@ -29,7 +29,7 @@ __all__ = ["status_command", "status_document"]
 async def status_command(args: argparse.Namespace, *, console: Console) -> ExitCode:
     """Print the counts of the broadcast in ``--journal`` (``--name`` on PostgreSQL)."""
     counts = await journal_status(args.journal, name=args.name)
-    title = f"broadcast {args.name}" if args.name else f"broadcast in {args.journal}"
+    title = f"broadcast {args.name}" if args.name else "broadcast"
     emit(console, status_document(counts), as_json=args.json, title=title)
     return ExitCode.OK
 

@@ -52,6 +52,8 @@ def imported_by(*argv):
     [
         ["--help"],
         ["broadcast", "--help"],
+        ["broadcast-status", "--help"],
+        ["broadcast-status"],
         ["sandbox", "serve", "--help"],
         ["demo", "--recipients", "-5"],
         ["--sandbox", "demo"],
