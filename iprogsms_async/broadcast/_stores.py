@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 from .._errors import ConfigurationError
 from .._redact import without_password
-from . import _journal, _postgres
 from ._journal import Journal
+from ._journal import read_counts as read_sqlite_counts
 from ._journal_store import check_name
 from ._postgres import PostgresJournal, is_postgres_url
+from ._postgres import read_counts as read_postgres_counts
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -31,13 +32,8 @@ async def open_journal(
     one broadcast; a ``name`` given there is recorded and checked.
     """
     if is_postgres_url(journal):
-        assert isinstance(journal, str)  # noqa: S101 -- is_postgres_url says so
-        if name is None:
-            raise ConfigurationError(
-                f"the PostgreSQL journal {without_password(journal)} needs a broadcast "
-                "name (name=...): its tables hold many broadcasts"
-            )
-        return await PostgresJournal.open(journal, name=name)
+        url, name = _postgres(journal, name)
+        return await PostgresJournal.open(url, name=name)
     _check_not_url(journal)
     return await Journal.open(journal, name=None if name is None else check_name(name))
 
@@ -53,16 +49,22 @@ async def journal_status(
     one then raises `JournalError` ("in use by a running broadcast").
     """
     if is_postgres_url(journal):
-        assert isinstance(journal, str)  # noqa: S101 -- is_postgres_url says so
-        if name is None:
-            raise ConfigurationError(
-                f"the PostgreSQL journal {without_password(journal)} needs a broadcast "
-                "name (name=...): its tables hold many broadcasts"
-            )
-        return await _postgres.read_counts(journal, name=name)
+        url, name = _postgres(journal, name)
+        return await read_postgres_counts(url, name=name)
     _check_not_url(journal)
     checked = None if name is None else check_name(name)
-    return await _journal.read_counts(journal, name=checked)
+    return await read_sqlite_counts(journal, name=checked)
+
+
+def _postgres(journal: str | PathLike[str], name: str | None) -> tuple[str, str]:
+    """A PostgreSQL journal's URL and the name it needs: many broadcasts share it."""
+    assert isinstance(journal, str)  # noqa: S101 -- is_postgres_url says so
+    if name is None:
+        raise ConfigurationError(
+            f"the PostgreSQL journal {without_password(journal)} needs a broadcast "
+            "name (name=...): its tables hold many broadcasts"
+        )
+    return journal, name
 
 
 def _check_not_url(journal: str | PathLike[str]) -> None:
