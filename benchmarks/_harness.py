@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 
     import aiohttp
     import httpx
@@ -384,3 +384,28 @@ def null_transport(*, checkpoint: bool = True) -> httpx.AsyncBaseTransport:
             return httpx.Response(200, headers=headers, content=body)
 
     return NullTransport()
+
+
+async def pulling_workers(
+    concurrency: int, work: Callable[[str], Awaitable[str]], n: int
+) -> int:
+    """``concurrency`` workers pulling numbers from one iterator; delivered count."""
+    pending: Iterator[str] = numbers(n)
+    delivered = 0
+
+    async def worker() -> None:
+        nonlocal delivered
+        for number in pending:
+            status = await work(number)  # before +=, which reads first
+            delivered += status == "delivered"
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return delivered
+
+
+def short_path(filename: str) -> str:
+    """A profiled function's file, shorn of the site-packages or checkout prefix."""
+    for marker in ("site-packages/", "/lib/python3", f"{HERE.parent}/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename

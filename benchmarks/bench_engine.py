@@ -46,25 +46,9 @@ import httpx
 from iprogsms_async import IProgSMS
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine
+    from collections.abc import Callable, Coroutine
 
 URL = "http://127.0.0.1:9/api/v1"  # never dialled: the transport answers
-
-
-async def _workers(
-    concurrency: int, work: Callable[[str], Awaitable[str]], n: int
-) -> int:
-    numbers = h.numbers(n)
-    delivered = 0
-
-    async def worker() -> None:
-        nonlocal delivered
-        for number in numbers:
-            status = await work(number)  # before +=, which reads first
-            delivered += status == "delivered"
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return delivered
 
 
 async def raw_loop(n: int, concurrency: int, clock: h.Clock) -> int:
@@ -91,7 +75,7 @@ async def raw_loop(n: int, concurrency: int, clock: h.Clock) -> int:
             return status
 
         with clock.measure():
-            return await _workers(concurrency, text, n)
+            return await h.pulling_workers(concurrency, text, n)
 
 
 async def library_loop(
@@ -108,7 +92,7 @@ async def library_loop(
         with clock.measure():
             if profile is not None:
                 profile.enable()
-            delivered = await _workers(concurrency, text, n)
+            delivered = await h.pulling_workers(concurrency, text, n)
             if profile is not None:
                 profile.disable()
             return delivered
@@ -289,7 +273,7 @@ def _functions(
         ],
         [
             (
-                f"{_short(filename)}:{line}({function})",
+                f"{h.short_path(filename)}:{line}({function})",
                 group_of(filename, line, function),
                 f"{entry[1] / n:.1f}",
                 f"{entry[2] * scale:,.1f}",
@@ -298,13 +282,6 @@ def _functions(
             for (filename, line, function), entry in chosen
         ],
     )
-
-
-def _short(filename: str) -> str:
-    for marker in ("site-packages/", "/lib/python3", f"{h.HERE.parent}/"):
-        if marker in filename:
-            return filename.split(marker, 1)[1]
-    return filename
 
 
 def main() -> None:

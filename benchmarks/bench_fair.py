@@ -40,7 +40,7 @@ import httpx
 from iprogsms_async import IProgSMS
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine, Iterator
+    from collections.abc import Callable, Coroutine
 
 HTTPX = "httpx"
 AIOHTTP = "aiohttp"
@@ -67,23 +67,6 @@ class Meter:
         self.stub_cpu = self._stub.cpu_seconds() - stub_cpu
 
 
-async def _workers(
-    concurrency: int, work: Callable[[str], Awaitable[str]], n: int
-) -> int:
-    """``concurrency`` workers pulling numbers from one iterator; delivered count."""
-    numbers: Iterator[str] = h.numbers(n)
-    delivered = 0
-
-    async def worker() -> None:
-        nonlocal delivered
-        for number in numbers:
-            status = await work(number)  # before +=, which reads first
-            delivered += status == "delivered"
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return delivered
-
-
 async def _httpx_text(http: httpx.AsyncClient, url: str, number: str) -> str:
     answer = await http.post(
         url + "/sms_messages",
@@ -107,7 +90,9 @@ async def httpx_pool(
     limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
     async with httpx.AsyncClient(limits=limits) as http:
         with meter:
-            return await _workers(concurrency, lambda x: _httpx_text(http, url, x), n)
+            return await h.pulling_workers(
+                concurrency, lambda x: _httpx_text(http, url, x), n
+            )
 
 
 async def httpx_per_worker(
@@ -160,7 +145,7 @@ async def aiohttp_loop(url: str, n: int, concurrency: int, meter: Meter) -> int:
                 return status
 
         with meter:
-            return await _workers(concurrency, text, n)
+            return await h.pulling_workers(concurrency, text, n)
 
 
 async def broadcast(

@@ -115,7 +115,7 @@ def main() -> None:
         ["function", "calls", "own s", "own share", "with callees s"],
         [
             (
-                f"{_short(filename)}:{line}({name})",
+                f"{h.short_path(filename)}:{line}({name})",
                 entry[1],
                 f"{entry[2]:.3f}",
                 f"{entry[2] / total:.1%}",
@@ -124,13 +124,6 @@ def main() -> None:
             for (filename, line, name), entry in top
         ],
     )
-
-
-def _short(filename: str) -> str:
-    for marker in ("site-packages/", "/lib/python3", f"{h.HERE.parent}/"):
-        if marker in filename:
-            return filename.split(marker, 1)[1]
-    return filename
 
 
 if __name__ == "__main__":
