@@ -409,3 +409,20 @@ def short_path(filename: str) -> str:
         if marker in filename:
             return filename.split(marker, 1)[1]
     return filename
+
+
+async def httpx_recipient(http: httpx.AsyncClient, base_url: str, number: str) -> str:
+    """One recipient by hand on raw httpx: send its text, poll it once; its status."""
+    answer = await http.post(
+        base_url + "/sms_messages",
+        json={"api_token": TOKEN, "phone_number": number, "message": MESSAGE},
+    )
+    answer.raise_for_status()
+    message_id = answer.json()["message_id"]
+    answer = await http.get(
+        base_url + "/sms_messages/status",
+        params={"api_token": TOKEN, "message_id": message_id},
+    )
+    answer.raise_for_status()
+    status: str = answer.json()["message_status"]
+    return status

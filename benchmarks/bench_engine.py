@@ -56,23 +56,7 @@ async def raw_loop(n: int, concurrency: int, clock: h.Clock) -> int:
     async with httpx.AsyncClient(transport=h.null_transport()) as http:
 
         async def text(number: str) -> str:
-            answer = await http.post(
-                URL + "/sms_messages",
-                json={
-                    "api_token": h.TOKEN,
-                    "phone_number": number,
-                    "message": h.MESSAGE,
-                },
-            )
-            answer.raise_for_status()
-            message_id = answer.json()["message_id"]
-            answer = await http.get(
-                URL + "/sms_messages/status",
-                params={"api_token": h.TOKEN, "message_id": message_id},
-            )
-            answer.raise_for_status()
-            status: str = answer.json()["message_status"]
-            return status
+            return await h.httpx_recipient(http, URL, number)
 
         with clock.measure():
             return await h.pulling_workers(concurrency, text, n)

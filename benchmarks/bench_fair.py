@@ -67,22 +67,6 @@ class Meter:
         self.stub_cpu = self._stub.cpu_seconds() - stub_cpu
 
 
-async def _httpx_text(http: httpx.AsyncClient, url: str, number: str) -> str:
-    answer = await http.post(
-        url + "/sms_messages",
-        json={"api_token": h.TOKEN, "phone_number": number, "message": h.MESSAGE},
-    )
-    answer.raise_for_status()
-    message_id = answer.json()["message_id"]
-    answer = await http.get(
-        url + "/sms_messages/status",
-        params={"api_token": h.TOKEN, "message_id": message_id},
-    )
-    answer.raise_for_status()
-    status: str = answer.json()["message_status"]
-    return status
-
-
 async def httpx_pool(
     url: str, n: int, concurrency: int, meter: Meter, size: int
 ) -> int:
@@ -91,7 +75,7 @@ async def httpx_pool(
     async with httpx.AsyncClient(limits=limits) as http:
         with meter:
             return await h.pulling_workers(
-                concurrency, lambda x: _httpx_text(http, url, x), n
+                concurrency, lambda x: h.httpx_recipient(http, url, x), n
             )
 
 
@@ -110,7 +94,7 @@ async def httpx_per_worker(
         nonlocal delivered
         async with http:
             for number in numbers:
-                status = await _httpx_text(http, url, number)
+                status = await h.httpx_recipient(http, url, number)
                 delivered += status == "delivered"
 
     with meter:
