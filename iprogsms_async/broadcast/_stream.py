@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from contextlib import AbstractAsyncContextManager
 
-    from anyio.abc import ObjectReceiveStream
+    from anyio.streams.memory import MemoryObjectReceiveStream
 
     from ._options import BroadcastOptions
     from ._recipients import Recipients
@@ -44,7 +44,7 @@ class BroadcastStream:
     __slots__ = ("_receive", "_run")
 
     def __init__(
-        self, run: BroadcastRun, receive: ObjectReceiveStream[BroadcastResult]
+        self, run: BroadcastRun, receive: MemoryObjectReceiveStream[BroadcastResult]
     ) -> None:
         self._run = run
         self._receive = receive
@@ -62,10 +62,19 @@ class BroadcastStream:
         return self
 
     async def __anext__(self) -> BroadcastResult:
+        # What the workers have settled is taken without a task switch; the
+        # stream is waited on only when it is empty.
         try:
-            return await self._receive.receive()
+            result = self._receive.receive_nowait()
+        except anyio.WouldBlock:
+            try:
+                result = await self._receive.receive()
+            except anyio.EndOfStream:
+                raise StopAsyncIteration from None
         except anyio.EndOfStream:
             raise StopAsyncIteration from None
+        self._run.taken += 1
+        return result
 
 
 @asynccontextmanager
