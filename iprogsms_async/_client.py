@@ -324,11 +324,13 @@ class IProgSMS:
         Everything is checked first, before anything is read or sent:
         ``recipients`` that cannot be read raise `ValidationError`; a wrong
         option raises `ConfigurationError`, and a keyword that is not an
-        option `TypeError`. It runs `broadcast_stream` to the end.
+        option `TypeError`. It runs as `broadcast_stream` does, to the end,
+        its results kept in a list rather than handed to a reader.
         """
-        return await collect(
-            self.broadcast_stream(recipients, options=options, **changes)
-        )
+        check_recipients(recipients)
+        chosen = choose_options(options, changes)
+        sender = self._broadcast_sender(chosen.rate_limit)
+        return await collect(sender, recipients, chosen)
 
     @asynccontextmanager
     async def broadcast_stream(

@@ -26,6 +26,7 @@ import itertools
 import random
 from collections import deque
 from collections.abc import AsyncIterable
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 import anyio
@@ -67,6 +68,7 @@ from ._stores import journal_exists, open_journal
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
+    from contextlib import AbstractAsyncContextManager
 
     from anyio.streams.memory import MemoryObjectSendStream
 
@@ -150,6 +152,7 @@ class BroadcastRun:
         self._watch: anyio.Event | None = None
         self._alarm = _NEVER
         self._outbox: deque[BroadcastResult] = deque()
+        self._collected: list[BroadcastResult] | None = None
         self.handed = 0
         """Results handed to the reader so far."""
         self.taken = 0
@@ -166,13 +169,24 @@ class BroadcastRun:
 
     # --- the run ------------------------------------------------------------
 
-    async def run(self, out: MemoryObjectSendStream[BroadcastResult]) -> None:
-        """Run the broadcast to the end, sending each result to ``out``."""
-        self._out = out
+    async def run(
+        self, out: MemoryObjectSendStream[BroadcastResult] | list[BroadcastResult]
+    ) -> None:
+        """Run the broadcast to the end, sending each result to ``out``.
+
+        ``out`` is the stream a reader iterates, closed at the end; or a list,
+        for a caller that keeps every result anyway (no reader to wait for).
+        """
+        closing: AbstractAsyncContextManager[object]
+        if isinstance(out, list):
+            self._collected = out
+            closing = nullcontext()
+        else:
+            self._out = closing = out
         self._now = _clock()
         config = self._config
         try:
-            async with out:
+            async with closing:
                 if config.journal is not None and not (
                     config.dry_run and not journal_exists(config.journal)
                 ):
@@ -666,6 +680,9 @@ class BroadcastRun:
         on_result = self._config.on_result
         if on_result is not None:
             on_result(result)
+        if self._collected is not None:
+            self._collected.append(result)
+            return
         if self._outbox:
             self._outbox.append(result)
             return
@@ -682,9 +699,9 @@ class BroadcastRun:
 
     async def _flush_outbox(self) -> None:
         """Hand queued results to the reader, waiting while it is behind."""
-        out = self._out
-        assert out is not None  # noqa: S101 -- set by run()
         while self._outbox:
+            out = self._out
+            assert out is not None  # noqa: S101 -- a reader's stream, set by run()
             result = self._outbox.popleft()
             try:
                 await out.send(result)

@@ -23,7 +23,6 @@ if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio brings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-    from contextlib import AbstractAsyncContextManager
 
     from anyio.streams.memory import MemoryObjectReceiveStream
 
@@ -107,27 +106,31 @@ async def open_stream(
 
 
 async def collect(
-    opening: AbstractAsyncContextManager[BroadcastStream],
+    sender: Sender, recipients: Recipients, config: BroadcastOptions
 ) -> BroadcastReport:
-    """Run the broadcast ``opening`` opens to the end; every result in input order.
+    """Run a broadcast through ``sender`` to the end; every result in input order.
 
-    An `InsufficientCreditsError` carries the report of every recipient, so
-    that who was texted is never lost with the return value.
+    The results go straight into a list, with no stream and no reader to
+    wait for. An `InsufficientCreditsError` carries the report of every
+    recipient, so that who was texted is never lost with the return value.
     """
+    run = BroadcastRun(sender, recipients, config)
     results: list[BroadcastResult] = []
-    stream: BroadcastStream | None = None
     try:
-        async with opening as stream:
-            results.extend([result async for result in stream])
+        try:
+            await run.run(results)
+        except BaseExceptionGroup as group_error:
+            raise single_error(group_error) from None
+        if run.stopped is not None:
+            raise run.stopped
     except InsufficientCreditsError as error:
-        error.report = _report(results, stream)
+        error.report = _report(results, run.estimate)
         raise
-    return _report(results, stream)
+    return _report(results, run.estimate)
 
 
 def _report(
-    results: list[BroadcastResult], stream: BroadcastStream | None
+    results: list[BroadcastResult], estimate: BroadcastEstimate | None
 ) -> BroadcastReport:
     results.sort(key=lambda result: result.index)
-    estimate = None if stream is None else stream.estimate
     return BroadcastReport(results, estimate=estimate)
