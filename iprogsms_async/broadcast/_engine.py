@@ -82,9 +82,9 @@ __all__ = ["BroadcastRun"]
 
 _NEVER = float("inf")
 _YIELD_EVERY = 64
-"""Items read from a plain iterable between two checkpoints: such an input
-never yields to the event loop by itself (a run of invalid numbers sends
-nothing)."""
+"""Items read between two checkpoints of the reading workers: a plain
+iterable never yields to the event loop by itself (a run of invalid numbers
+sends nothing), nor does a transport that answers at once."""
 
 
 @attrs.define(eq=False)
@@ -143,6 +143,7 @@ class BroadcastRun:
         self._items: Iterator[RecipientInput] | None = None
         self._aitems: AsyncIterator[RecipientInput] | None = None
         self._read = 0
+        self._unyielding = 0
         self._input_done = False
         self._reading = False
         self._busy = 0
@@ -366,10 +367,12 @@ class BroadcastRun:
 
     async def _read_one(self) -> Recipient | _Chunk | None:
         """Read one recipient: its send, or None if it needs none (or input ended)."""
-        if self.handed > self.taken or self._read % _YIELD_EVERY == _YIELD_EVERY - 1:
+        self._unyielding += 1
+        if self.handed > self.taken or self._unyielding >= _YIELD_EVERY:
             # The reader of the results is behind (a transport that never
             # yields, a mock's, lets one worker run on), or many recipients
-            # in a row have needed no request: let the others run first.
+            # have been read since a worker last let the others run.
+            self._unyielding = 0
             await anyio.lowlevel.checkpoint()
             if self._input_done or self._reading:
                 return None  # another worker read on meanwhile: look again
