@@ -153,6 +153,8 @@ class BroadcastRun:
         self._watch: anyio.Event | None = None
         self._alarm = _NEVER
         self._outbox: deque[BroadcastResult] = deque()
+        self._flushing: anyio.Event | None = None
+        """Set while a worker hands the outbox over: set when it is done."""
         self._collected: list[BroadcastResult] | None = None
         self.handed = 0
         """Results handed to the reader so far."""
@@ -676,8 +678,8 @@ class BroadcastRun:
     def _settle_result(self, result: BroadcastResult) -> None:
         """Record a final result at once: counts, ``on_result``, then the reader.
 
-        Handed to the reader at once when it has room; otherwise queued, in
-        order, for the worker to hand over (waiting) after its job.
+        Handed to the reader at once when it has room and none is queued;
+        otherwise queued, in order, for `_flush_outbox`.
         """
         self.tally.counts[result.status] += 1
         on_result = self._config.on_result
@@ -685,33 +687,51 @@ class BroadcastRun:
             on_result(result)
         if self._collected is not None:
             self._collected.append(result)
-            return
-        if self._outbox:
+        elif self._outbox or self._flushing is not None:
+            self._outbox.append(result)  # behind those handed over first
+        elif not self._hand_over(result):
             self._outbox.append(result)
-            return
+
+    def _hand_over(self, result: BroadcastResult) -> bool:
+        """Give ``result`` to the reader without waiting; False if it has no room."""
         out = self._out
-        assert out is not None  # noqa: S101 -- set by run()
+        assert out is not None  # noqa: S101 -- a reader's stream, set by run()
         try:
             out.send_nowait(result)
         except anyio.WouldBlock:
-            self._outbox.append(result)
+            return False
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass  # the reader left: on_result has them all
+            self._outbox.clear()  # the reader left: on_result has them all
         else:
             self.handed += 1
+        return True
 
     async def _flush_outbox(self) -> None:
-        """Hand queued results to the reader, waiting while it is behind."""
-        while self._outbox:
-            out = self._out
-            assert out is not None  # noqa: S101 -- a reader's stream, set by run()
-            result = self._outbox.popleft()
-            try:
-                await out.send(result)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                self._outbox.clear()  # the reader left: on_result has them all
-                return
-            self.handed += 1
+        """Hand queued results to the reader, waiting while it is behind.
+
+        One worker hands them over, in order; the others wait for it to be
+        done, so that no worker runs on while the reader is behind.
+        """
+        if self._flushing is not None:
+            await self._flushing.wait()
+            return
+        self._flushing = flushed = anyio.Event()
+        try:
+            while self._outbox:
+                result = self._outbox.popleft()
+                if self._hand_over(result):
+                    continue
+                out = self._out
+                assert out is not None  # noqa: S101 -- set with the outbox
+                try:
+                    await out.send(result)  # queues it on the stream, waits
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    self._outbox.clear()  # the reader left: on_result has them
+                    return
+                self.handed += 1
+        finally:
+            self._flushing = None
+            flushed.set()
 
     def _settle_leftovers(self) -> None:
         """On an early end, report what was accepted and still being polled."""
