@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 import attrs
 import httpx
 
+from ._cookies import read_cookies_when_set
 from ._errors import ClientStateError, ConfigurationError
 from ._ratelimit import BothLimits, RateLimit, RateLimiter
 from ._redact import Secret, install_log_filter
@@ -200,6 +201,7 @@ class IProgSMS:
                 limits=limits,
                 transport=transport,
             )
+            read_cookies_when_set(http)
             shared = SharedState(
                 http=http,
                 owns_http=True,

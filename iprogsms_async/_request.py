@@ -290,15 +290,15 @@ class Requester:
                         # sends nothing. (Not a full checkpoint: a yield here
                         # costs httpcore's pool ~0.4 ms a send, benchmarks say.)
                         await anyio.lowlevel.checkpoint_if_cancelled()
-                    if shield is not Shield.OFF:
-                        # From here on the send is seen through: abandoning it
-                        # would leave the text in doubt.
-                        return await finish_shielded(
-                            self._attempt(call, parse, context, trace),
-                            shield,
-                            context,
-                        )
-                    return await self._attempt(call, parse, context, trace)
+                    # From here on a send is seen through (abandoning it would
+                    # leave the text in doubt): anyio's cancellation held off
+                    # by the attempt's own scope, any by a task of its own.
+                    attempt = self._attempt(
+                        call, parse, context, trace, shielded=shield is Shield.ANYIO
+                    )
+                    if shield is Shield.FULL:
+                        return await finish_shielded(attempt, shield, context)
+                    return await attempt
                 finally:
                     if gate is not None:
                         gate.release()
@@ -375,6 +375,8 @@ class Requester:
         parse: Callable[[JSONObject], T],
         context: RequestContext,
         trace: SendTrace | None,
+        *,
+        shielded: bool = False,
     ) -> T:
         http = self._shared.http
         request = self._build(http, call)
@@ -386,8 +388,9 @@ class Requester:
             trace.mark(context)
         content: bytes | None = None
         try:
-            # Its own scope, so that the deadline also holds inside a shield.
-            with anyio.move_on_after(self._deadline):
+            # Its own scope, so that the deadline also holds inside a shield;
+            # ``shielded``, it is the shield too (one scope a send, not two).
+            with anyio.move_on_after(self._deadline, shield=shielded):
                 # Never follow a redirect, even on a user's client set to: the
                 # token would go wherever the Location header says.
                 response = await http.send(request, stream=True, follow_redirects=False)
