@@ -280,7 +280,12 @@ class IProgSMS:
             if shared is not None and not isinstance(shared, RateLimiter):
                 own = BothLimits(shared, own)
             settings = attrs.evolve(settings, limiter=own)
-        return RequesterSender(_requester(settings, self._shared), settings.base_url)
+        gate = self._shared.gate  # the pool's size, for a pool of ours
+        return RequesterSender(
+            _requester(settings, self._shared),
+            settings.base_url,
+            gate.size if gate is not None else None,
+        )
 
     async def broadcast(
         self,

@@ -245,9 +245,15 @@ class BroadcastRun:
             if self._config.on_progress is not None:
                 reporting.start_soon(self._report_progress)
             async with anyio.create_task_group() as workers:
-                for _ in range(self._config.concurrency):
+                for _ in range(self._workers()):
                     workers.start_soon(self._worker)
             reporting.cancel_scope.cancel()
+
+    def _workers(self) -> int:
+        """``concurrency``, or fewer: no more than the client has connections."""
+        connections = self._sender.connections
+        concurrency = self._config.concurrency
+        return concurrency if connections is None else min(concurrency, connections)
 
     async def _report_progress(self) -> None:
         """Call ``on_progress`` every interval, settled results or not."""

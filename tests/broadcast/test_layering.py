@@ -31,7 +31,7 @@ def test_no_broadcast_module_imports_the_client_or_its_request_machinery():
 
 def test_the_client_hands_the_broadcast_a_sender():
     # Structurally: every method the engine calls, with the same names.
-    wanted = {"send", "send_bulk", "status", "credits", "credits_url"}
+    wanted = {"send", "send_bulk", "status", "credits", "credits_url", "connections"}
     assert wanted <= set(dir(Sender))
     assert wanted <= set(dir(_sender.RequesterSender)) | set(
         _sender.RequesterSender.__slots__

@@ -8,6 +8,7 @@ alone, and asyncio's own cancellation of a pulling broadcast loses no send.
 """
 
 import asyncio
+import itertools
 import sqlite3
 from contextlib import closing
 
@@ -19,6 +20,7 @@ from iprogsms_async import IProgSMS
 from iprogsms_async.broadcast import ACCEPTED, DUPLICATE, INVALID, UNKNOWN
 from iprogsms_async.testing import FakeGateway, Faults
 
+from ..loopback import answer, base_url, serve
 from ..support import TOKEN
 from .conftest import numbers
 
@@ -199,3 +201,33 @@ async def test_asyncio_cancelling_a_pulling_broadcast_loses_no_send(
     with closing(sqlite3.connect(journal)) as db:
         (rows,) = db.execute("SELECT count(*) FROM recipients").fetchone()
     assert rows == 200
+
+
+async def test_no_more_workers_than_the_client_has_connections(no_backoff):
+    # Workers beyond the pool's connections would only wait for one: the
+    # input is read no further ahead of the sends than the pool allows.
+    sent = {"status": 200, "message": "queued", "message_id": "iSms-1"}
+    pulled = 0
+    ahead = []
+
+    def endless():
+        nonlocal pulled
+        for i in itertools.count():
+            pulled += 1
+            ahead.append(pulled - server.hits["/api/v1/sms_messages"])
+            yield f"0917{i:07d}"
+
+    with serve({"/sms_messages": answer(sent, delay=0.002)}) as server:
+        async with (
+            IProgSMS(
+                TOKEN, base_url=base_url(server), limits=httpx.Limits(max_connections=4)
+            ) as client,
+            client.broadcast_stream(
+                endless(), message="Hi", concurrency=200, poll=False
+            ) as results,
+        ):
+            async for result in results:
+                if result.index >= 100:
+                    break
+    assert max(ahead) <= 4 + 2
+    assert len(server.peers) <= 4
