@@ -66,7 +66,9 @@ class BroadcastOptions:
     message: str | None = attrs.field(default=None, validator=optional(MESSAGE))
     """The text for recipients given as bare numbers."""
     concurrency: int = attrs.field(default=50, validator=POSITIVE_INT)
-    """Requests in flight at most, sends and polls together."""
+    """Requests in flight at most, sends and polls together; no more than the
+    client's pool has connections (its ``limits``, 50 by default) when the
+    pool is the client's own."""
     rate_limit: float | None = attrs.field(
         default=None, validator=optional(POSITIVE_NUMBER)
     )
