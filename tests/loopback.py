@@ -76,10 +76,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
+    body: bytes = b""
+    """The request's body, for a behaviour that looks at it."""
+
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        self.body = self.rfile.read(length) if length else b""
         path = urlsplit(self.path).path
         with self.server.lock:
             self.server.hits[path] += 1
@@ -103,10 +105,10 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def serve(routes: dict[str, Behaviour]) -> Iterator[_Server]:
-    """Serve ``routes`` (paths under /api/v1) on a free loopback port."""
+def serve(routes: dict[str, Behaviour], *, root: str = "/api/v1") -> Iterator[_Server]:
+    """Serve ``routes`` (paths under ``root``) on a free loopback port."""
     server = _Server(("127.0.0.1", 0), _Handler)
-    server.routes = {"/api/v1" + path: behave for path, behave in routes.items()}
+    server.routes = {root + path: behave for path, behave in routes.items()}
     server.hits = Counter()
     server.peers = set()
     server.lock = threading.Lock()
