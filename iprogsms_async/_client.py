@@ -357,6 +357,58 @@ class IProgSMS:
         async with open_stream(sender, recipients, chosen) as stream:
             yield stream
 
+    async def broadcast_work(
+        self,
+        *,
+        options: BroadcastOptions | None = None,
+        **changes: Unpack[BroadcastOptionChanges],
+    ) -> BroadcastReport:
+        """Join a shared broadcast as one more worker, without its recipients.
+
+        ::
+
+            report = await client.broadcast_work(
+                journal="postgresql://db/sms", name="june-bills", concurrency=20
+            )
+
+        The broadcast's recipients come from its journal, where a worker
+        given them (``client.broadcast(recipients, shared=True, ...)``)
+        loaded them: this one waits for that (up to ``plan_timeout``), then
+        claims batches alongside the other workers, sends and polls them,
+        takes up what a worker that died left (its claims, its polls; its
+        sends on the wire become ``unknown``), and returns once nothing is
+        left for anyone. Takes `BroadcastOptions` as `broadcast` does
+        (``shared=True`` is implied; ``journal``, a ``postgresql://`` URL,
+        and ``name`` are required).
+
+        Returns:
+            A `BroadcastReport` of the recipients this worker settled, each
+            with its ``index`` in the planned input. Every recipient is
+            settled by exactly one worker.
+        """
+        return await collect(self.broadcast_work_stream(options=options, **changes))
+
+    @asynccontextmanager
+    async def broadcast_work_stream(
+        self,
+        *,
+        options: BroadcastOptions | None = None,
+        **changes: Unpack[BroadcastOptionChanges],
+    ) -> AsyncIterator[BroadcastStream]:
+        """`broadcast_work`, its results iterated as each recipient settles.
+
+        As `broadcast_stream` is to `broadcast`. Leaving the block early
+        cancels this worker, which drains, then hands back what it holds:
+        claims not started go to the other workers at once, and so do the
+        texts it was polling.
+        """
+        chosen = choose_options(options, changes)
+        if not chosen.shared:
+            chosen = chosen.replace(shared=True)
+        sender = self._broadcast_sender(chosen.rate_limit)
+        async with open_stream(sender, None, chosen) as stream:
+            yield stream
+
     @property
     def base_url(self) -> str:
         """The API root requests go to."""
