@@ -357,6 +357,39 @@ class IProgSMS:
         async with open_stream(sender, recipients, chosen) as stream:
             yield stream
 
+    async def broadcast_plan(
+        self,
+        recipients: Recipients,
+        *,
+        options: BroadcastOptions | None = None,
+        **changes: Unpack[BroadcastOptionChanges],
+    ) -> BroadcastReport:
+        """Load a shared broadcast's recipients into its journal; send nothing.
+
+        ::
+
+            await client.broadcast_plan(
+                numbers, message="Hi", journal="postgresql://db/sms", name="june"
+            )
+
+        The explicit plan step of a shared broadcast (``shared=True`` is
+        implied; ``journal``, a ``postgresql://`` URL, and ``name`` are
+        required): the recipients are streamed into the journal in chunks,
+        each added once however many workers plan the same input, and the
+        plan is recorded complete. Workers (`broadcast_work`) send them; a
+        `broadcast` given them with ``shared=True`` plans and works at once.
+
+        Returns:
+            A `BroadcastReport` of the rows no one will send: ``invalid``
+            ones and ``duplicate`` copies, each with its input ``index``.
+        """
+        check_recipients(recipients)
+        chosen = choose_options(options, changes)
+        if not chosen.shared:
+            chosen = chosen.replace(shared=True)
+        sender = self._broadcast_sender(chosen.rate_limit)
+        return await collect(open_stream(sender, recipients, chosen, plan_only=True))
+
     async def broadcast_work(
         self,
         *,

@@ -103,9 +103,10 @@ class Outlook:
     """Whether rows this worker may claim exist now (maybe locked by another
     worker's claim a moment)."""
     others_due: float | None
-    """Seconds until the first lease of another worker runs out, among rows
-    that may come back (claims, sends, and polls if this worker polls);
-    None when other workers hold none. Negative when one already has."""
+    """Seconds until the first live lease of another worker runs out, among
+    rows that may come back (claims, sends, and polls if this worker polls);
+    None when other workers hold none. (A lease run out makes its row
+    claimable, or not this worker's to take.)"""
 
 
 class SharedJournal(PostgresStore):
@@ -601,7 +602,8 @@ SELECT
      WHERE broadcast = b.name
        AND (state IN ('claimed', 'sending')
             OR (%(poll)s AND state = 'accepted' AND claimed_by IS NOT NULL))
-       AND claimed_by IS DISTINCT FROM %(worker)s)
+       AND claimed_by IS DISTINCT FROM %(worker)s
+       AND lease_until >= now())
 FROM iprogsms_broadcasts AS b
 WHERE b.name = %(name)s
 """  # noqa: S608 -- constant fragments, no input in them

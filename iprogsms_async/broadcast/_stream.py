@@ -73,18 +73,23 @@ class BroadcastStream:
 
 @asynccontextmanager
 async def open_stream(
-    sender: Sender, recipients: Recipients | None, config: BroadcastOptions
+    sender: Sender,
+    recipients: Recipients | None,
+    config: BroadcastOptions,
+    *,
+    plan_only: bool = False,
 ) -> AsyncIterator[BroadcastStream]:
     """Run a broadcast through ``sender`` for the life of the ``async with`` block.
 
     Leaving the block before the stream ends cancels the broadcast, which
     drains: sends on the wire finish and are recorded, then it stops. With
     ``config.shared``, this process is one worker of the broadcast (see
-    ``_work``): ``recipients`` (None to join without) are planned, once.
+    ``_work``): ``recipients`` (None to join without) are planned, once;
+    ``plan_only`` plans them and sends nothing.
     """
     run: BroadcastRun | SharedWork
     if config.shared:
-        run = SharedWork(sender, recipients, config)
+        run = SharedWork(sender, recipients, config, plan_only=plan_only)
     else:
         assert recipients is not None  # noqa: S101 -- only a worker joins without
         run = BroadcastRun(sender, recipients, config)

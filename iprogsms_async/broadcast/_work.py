@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from contextlib import aclosing
 from typing import TYPE_CHECKING, cast
 
 import anyio
@@ -103,8 +104,18 @@ class SharedWork:
     """
 
     def __init__(
-        self, sender: Sender, recipients: Recipients | None, config: BroadcastOptions
+        self,
+        sender: Sender,
+        recipients: Recipients | None,
+        config: BroadcastOptions,
+        *,
+        plan_only: bool = False,
     ) -> None:
+        """A worker of ``config``'s broadcast; it plans ``recipients`` if given.
+
+        ``plan_only``: plan them, and leave the sending to the workers.
+        """
+        self._plan_only = plan_only
         self._sender = sender
         self._recipients = recipients
         self._config = config
@@ -137,6 +148,9 @@ class SharedWork:
                     poll=config.poll,
                 )
                 try:
+                    if self._plan_only:
+                        await self._plan(journal, out.clone())
+                        return
                     async with anyio.create_task_group() as group:
                         group.start_soon(self._heartbeat, journal)
                         if self._recipients is not None:
@@ -214,18 +228,21 @@ class SharedWork:
     ) -> None:
         """Rounds of the engine over claims, until nothing is left for anyone."""
         while True:
-            claims = cast("Recipients", self._claims(journal))  # checked already
-            engine = BroadcastRun(
-                self._sender, claims, self._engine_config, journal=journal
-            )
-            engine.tally = self.tally
-            await engine.run(out.clone())
+            async with aclosing(self._claims(journal)) as claims:
+                engine = BroadcastRun(
+                    self._sender,
+                    cast("Recipients", claims),  # read and checked already
+                    self._engine_config,
+                    journal=journal,
+                )
+                engine.tally = self.tally
+                await engine.run(out.clone())
+            await journal.let_go()
             if engine.stopped is not None:
                 # Out of credits: the rest of the plan was recorded not_sent,
                 # for a worker started after a top-up.
                 self.stopped = engine.stopped
                 return
-            await journal.let_go()
             if not await self._more_to_come(journal):
                 return
 
@@ -271,8 +288,7 @@ class SharedWork:
                 return False
             # Look again just after the first lease runs out, and at least
             # twice a lease; a lease renewed meanwhile is simply seen again.
-            wait = min(max(outlook.others_due, 0.0) + _RETRY, journal.lease / 2)
-            await anyio.sleep(max(wait, _RETRY))
+            await anyio.sleep(min(outlook.others_due + _RETRY, journal.lease / 2))
 
     def __repr__(self) -> str:
         return f"<SharedWork {self._config.name!r} as {self.worker!r}>"
