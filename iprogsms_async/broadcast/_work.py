@@ -47,7 +47,7 @@ from ._recipients import DuplicateTracker, Recipient, read_recipients
 from ._report import DUPLICATE, INVALID
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncGenerator
 
     from anyio.abc import ObjectSendStream
     from anyio.streams.memory import MemoryObjectSendStream
@@ -246,7 +246,7 @@ class SharedWork:
             if not await self._more_to_come(journal):
                 return
 
-    async def _claims(self, journal: SharedJournal) -> AsyncIterator[Recipient]:
+    async def _claims(self, journal: SharedJournal) -> AsyncGenerator[Recipient, None]:
         """A round's input: claims, until the plan is complete and none is left."""
         waiting_since: float | None = None
         while True:
