@@ -357,6 +357,91 @@ class IProgSMS:
         async with open_stream(sender, recipients, chosen) as stream:
             yield stream
 
+    async def broadcast_plan(
+        self,
+        recipients: Recipients,
+        *,
+        options: BroadcastOptions | None = None,
+        **changes: Unpack[BroadcastOptionChanges],
+    ) -> BroadcastReport:
+        """Load a shared broadcast's recipients into its journal; send nothing.
+
+        ::
+
+            await client.broadcast_plan(
+                numbers, message="Hi", journal="postgresql://db/sms", name="june"
+            )
+
+        The explicit plan step of a shared broadcast (``shared=True`` is
+        implied; ``journal``, a ``postgresql://`` URL, and ``name`` are
+        required): the recipients are streamed into the journal in chunks,
+        each added once however many workers plan the same input, and the
+        plan is recorded complete. Workers (`broadcast_work`) send them; a
+        `broadcast` given them with ``shared=True`` plans and works at once.
+
+        Returns:
+            A `BroadcastReport` of the rows no one will send: ``invalid``
+            ones and ``duplicate`` copies, each with its input ``index``.
+        """
+        check_recipients(recipients)
+        chosen = choose_options(options, changes)
+        if not chosen.shared:
+            chosen = chosen.replace(shared=True)
+        sender = self._broadcast_sender(chosen.rate_limit)
+        return await collect(open_stream(sender, recipients, chosen, plan_only=True))
+
+    async def broadcast_work(
+        self,
+        *,
+        options: BroadcastOptions | None = None,
+        **changes: Unpack[BroadcastOptionChanges],
+    ) -> BroadcastReport:
+        """Join a shared broadcast as one more worker, without its recipients.
+
+        ::
+
+            report = await client.broadcast_work(
+                journal="postgresql://db/sms", name="june-bills", concurrency=20
+            )
+
+        The broadcast's recipients come from its journal, where a worker
+        given them (``client.broadcast(recipients, shared=True, ...)``)
+        loaded them: this one waits for that (up to ``plan_timeout``), then
+        claims batches alongside the other workers, sends and polls them,
+        takes up what a worker that died left (its claims, its polls; its
+        sends on the wire become ``unknown``), and returns once nothing is
+        left for anyone. Takes `BroadcastOptions` as `broadcast` does
+        (``shared=True`` is implied; ``journal``, a ``postgresql://`` URL,
+        and ``name`` are required).
+
+        Returns:
+            A `BroadcastReport` of the recipients this worker settled, each
+            with its ``index`` in the planned input. Every recipient is
+            settled by exactly one worker.
+        """
+        return await collect(self.broadcast_work_stream(options=options, **changes))
+
+    @asynccontextmanager
+    async def broadcast_work_stream(
+        self,
+        *,
+        options: BroadcastOptions | None = None,
+        **changes: Unpack[BroadcastOptionChanges],
+    ) -> AsyncIterator[BroadcastStream]:
+        """`broadcast_work`, its results iterated as each recipient settles.
+
+        As `broadcast_stream` is to `broadcast`. Leaving the block early
+        cancels this worker, which drains, then hands back what it holds:
+        claims not started go to the other workers at once, and so do the
+        texts it was polling.
+        """
+        chosen = choose_options(options, changes)
+        if not chosen.shared:
+            chosen = chosen.replace(shared=True)
+        sender = self._broadcast_sender(chosen.rate_limit)
+        async with open_stream(sender, None, chosen) as stream:
+            yield stream
+
     @property
     def base_url(self) -> str:
         """The API root requests go to."""

@@ -99,8 +99,19 @@ class BroadcastRun:
     """One run of a broadcast: reads, sends, polls, and reports each recipient."""
 
     def __init__(
-        self, sender: Sender, recipients: Recipients, config: BroadcastOptions
+        self,
+        sender: Sender,
+        recipients: Recipients,
+        config: BroadcastOptions,
+        *,
+        journal: JournalStore | None = None,
     ) -> None:
+        """A run of ``config`` over ``recipients``, sent through ``sender``.
+
+        ``journal``, when given, is an open journal to use in place of
+        opening ``config.journal`` (a shared worker's, see ``_work``): the
+        run flushes it at the end, and its opener closes it.
+        """
         self._config = config
         self._recipients = recipients
         # The client's road, its sends seen through once on the wire; each
@@ -110,7 +121,8 @@ class BroadcastRun:
         self._sender = sender
         self.estimate: BroadcastEstimate | None = None
         self.tally = Tally(config.on_progress, config.progress_interval)
-        self._journal: JournalStore | None = None
+        self._journal = journal
+        self._owns_journal = journal is None
         self._duplicates = DuplicateTracker(config.message)
         self._polls: list[tuple[float, int, _Poll]] = []
         # Every accepted text not yet settled, wherever its poll is: due, on
@@ -138,8 +150,10 @@ class BroadcastRun:
         config = self._config
         try:
             async with out:
-                if config.journal is not None and not (
-                    config.dry_run and not journal_exists(config.journal)
+                if (
+                    self._journal is None
+                    and config.journal is not None
+                    and not (config.dry_run and not journal_exists(config.journal))
                 ):
                     self._journal = await open_journal(config.journal, name=config.name)
                 if config.dry_run:
@@ -157,8 +171,10 @@ class BroadcastRun:
                     self._settle_leftovers()  # calls on_result, which may raise
                 finally:
                     try:
-                        if self._journal is not None:
+                        if self._journal is not None and self._owns_journal:
                             await self._journal.aclose()
+                        elif self._journal is not None:
+                            await self._journal.flush()
                     finally:
                         self.tally.finish()
 
@@ -339,7 +355,17 @@ class BroadcastRun:
         trace = SendTrace()
         try:
             if journal is not None and self._out_of_credits is None:
-                await journal.intend([key for key in keys if key is not None])
+                taken = await journal.intend([key for key in keys if key is not None])
+                if len(taken) < len(recipients):
+                    # A shared worker sends only the recipients it still
+                    # holds: another worker took the rest (see _claims).
+                    held = set(taken)
+                    kept = [i for i, key in enumerate(keys) if key in held]
+                    recipients = [recipients[i] for i in kept]
+                    keys = [keys[i] for i in kept]
+                    job = _Send(recipients, bulk=job.bulk)
+                    if not recipients:
+                        return
             if self._out_of_credits is not None:
                 # The account ran out while this send waited: it never left.
                 self._not_sent(recipients, self._out_of_credits)

@@ -140,6 +140,8 @@ async def read_recipients(
 def _check(index: int, item: object, default_message: str | None) -> Recipient:
     raw_number: object
     text: object
+    if isinstance(item, Recipient):
+        return item  # read and checked already, at its own index (a claim's)
     if isinstance(item, str):
         raw_number, text = item, default_message
     elif isinstance(item, Outgoing):

@@ -17,6 +17,7 @@ from ._report import (
     BroadcastReport,
     BroadcastResult,
 )
+from ._work import SharedWork
 
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio brings
     from exceptiongroup import BaseExceptionGroup
@@ -44,7 +45,9 @@ class BroadcastStream:
     __slots__ = ("_receive", "_run")
 
     def __init__(
-        self, run: BroadcastRun, receive: ObjectReceiveStream[BroadcastResult]
+        self,
+        run: BroadcastRun | SharedWork,
+        receive: ObjectReceiveStream[BroadcastResult],
     ) -> None:
         self._run = run
         self._receive = receive
@@ -70,14 +73,26 @@ class BroadcastStream:
 
 @asynccontextmanager
 async def open_stream(
-    sender: Sender, recipients: Recipients, config: BroadcastOptions
+    sender: Sender,
+    recipients: Recipients | None,
+    config: BroadcastOptions,
+    *,
+    plan_only: bool = False,
 ) -> AsyncIterator[BroadcastStream]:
     """Run a broadcast through ``sender`` for the life of the ``async with`` block.
 
     Leaving the block before the stream ends cancels the broadcast, which
-    drains: sends on the wire finish and are recorded, then it stops.
+    drains: sends on the wire finish and are recorded, then it stops. With
+    ``config.shared``, this process is one worker of the broadcast (see
+    ``_work``): ``recipients`` (None to join without) are planned, once;
+    ``plan_only`` plans them and sends nothing.
     """
-    run = BroadcastRun(sender, recipients, config)
+    run: BroadcastRun | SharedWork
+    if config.shared:
+        run = SharedWork(sender, recipients, config, plan_only=plan_only)
+    else:
+        assert recipients is not None  # noqa: S101 -- only a worker joins without
+        run = BroadcastRun(sender, recipients, config)
     send, receive = anyio.create_memory_object_stream[BroadcastResult](
         config.concurrency
     )
