@@ -16,12 +16,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
-from .loopback import base_url
-
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from .loopback import _Handler, _Server
+    from .loopback import _Handler
 
 
 class Arrival(NamedTuple):
@@ -84,12 +82,6 @@ class Arrivals:
                     for number in arrival.numbers:
                         held[number] = held.get(number, 0) + 1
         return held
-
-
-def worker_urls(server: _Server, workers: Iterable[str]) -> dict[str, str]:
-    """A base URL for each worker, ``.../WORKER/api/v1``, all served by ``server``."""
-    root = base_url(server).removesuffix("/api/v1")
-    return {worker: f"{root}/{worker}/api/v1" for worker in workers}
 
 
 def busiest_second(times: Iterable[float]) -> int:
