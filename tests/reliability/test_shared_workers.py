@@ -40,10 +40,8 @@ from ..shared_runs import (
 from ..stamping import Arrivals, busiest_second
 from ._wire_log import WireLog
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(sys.platform != "linux", reason="SIGSTOP, read in /proc"),
-]
+pytestmark = pytest.mark.slow
+needs_proc = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 
 WORKER = "tests/reliability/shared_worker.py"
 # A send waits 20-60 ms at the gateway before it is accepted: a kill finds
@@ -128,6 +126,7 @@ CONCURRENCY = 10
 BATCH = 20
 
 
+@needs_proc
 @pytest.mark.timeout(300)
 def test_four_workers_one_killed_one_joining_text_everyone_once(tmp_path, postgres_url):
     fake = FakeGateway(credits=10_000_000, seed=14, faults=LATENCY)
@@ -218,7 +217,7 @@ def _cpu_seconds():
 def _print(title, figures):
     print(f"\n{title}:")  # noqa: T201
     for name, value in figures.items():
-        print(f"  {name:38} {value}")  # noqa: T201
+        print(f"  {name:48} {value}")  # noqa: T201
 
 
 # --- one rate limit for the four ------------------------------------------------------
@@ -278,3 +277,76 @@ def test_four_workers_share_one_rate_limit_and_one_pause(
     assert before_pause == after_pause == set(names)
     rows = journal_rows(postgres_url, "limited")
     assert set(rows) == set(numbers)
+
+
+# --- resumed on "another machine" ---------------------------------------------
+
+
+RESUMED = 3_000
+
+
+@needs_proc
+def test_a_new_process_in_an_empty_directory_resumes_from_postgresql(
+    tmp_path, postgres_url
+):
+    fake = FakeGateway(credits=10_000_000, seed=15, faults=LATENCY)
+    wire = WireLog(fake.app, workers=True)
+    numbers = recipients(RESUMED)
+    runs = Processes(tmp_path)
+    elsewhere = tmp_path / "another-machine"
+    elsewhere.mkdir()
+    try:
+        with serve_in_thread(wire) as url:
+            workers = Workers(runs, url, fake.token, postgres_url, "resumed")
+            workers.start("w1", concurrency=10, count=RESUMED)
+            stopped = stop_with_sends_on_the_wire(runs, wire, fake, "w1", RESUMED // 3)
+            runs.started["w1"].send_signal(signal.SIGKILL)
+            assert runs.wait("w1") == -signal.SIGKILL
+            texted_at_kill = len(fake.messages)
+            # Nothing of the first run's: no file, no input, a home of its own.
+            command = [str(Path(sys.executable).with_name("iprogsms")),
+                       "broadcast", "work", "--journal", postgres_url,
+                       "--name", "resumed", "--concurrency", "10"]  # fmt: skip
+            env = clean_environ(
+                IPROGSMS_API_TOKEN=fake.token,
+                IPROGSMS_BASE_URL=worker_url(url, "w2"),
+                HOME=str(elsewhere),
+            )
+            runs.start("w2", command, env, cwd=elsewhere)
+            code = runs.wait("w2")
+    finally:
+        runs.stop_all()
+
+    rows = journal_rows(postgres_url, "resumed")
+    unknown = {n for n, (state, _) in rows.items() if state == "unknown"}
+    texts = held(fake)
+    attempts = wire.snapshot()
+    sent_by_first = set(wire.sent_by["w1"])
+    on_the_wire = stopped.unanswered | (sent_by_first - stopped.sent)
+    figures = {
+        "recipients": RESUMED,
+        "texted by the first process before its SIGKILL": texted_at_kill,
+        "its sends on the wire at the kill": len(on_the_wire),
+        "texted by the new process (empty directory)": len(wire.sent_by["w2"]),
+        "unknown (never resent)": len(unknown),
+        "delivered": sum(1 for _, status in rows.values() if status == "delivered"),
+        "numbers texted twice": sum(1 for v in texts.values() if v > 1),
+        "files the new process left in its directory": len(list(elsewhere.iterdir())),
+    }
+    _print("a broadcast resumed by a new process in an empty directory", figures)
+
+    # Exit 4: finished, with recipients not delivered (the unknown ones).
+    assert code == 4, runs.output("w2")
+    assert list(elsewhere.iterdir()) == []
+    assert set(rows) == set(numbers)
+    assert {state for state, _ in rows.values()} <= FINAL_STATES
+    assert max(texts.values()) == 1
+    assert max(attempts.values()) == 1
+    assert wire.sent_by["w2"]  # it continued the broadcast
+    assert not set(wire.sent_by["w2"]) & sent_by_first
+    assert on_the_wire
+    assert on_the_wire <= unknown
+    assert unknown <= sent_by_first | (set(numbers) - set(attempts))
+    for number, (state, status) in rows.items():
+        if number not in unknown:
+            assert (state, status) == ("final", "delivered"), number
