@@ -176,6 +176,7 @@ def test_four_workers_one_killed_one_joining_text_everyone_once(tmp_path, postgr
         "numbers texted twice": sum(1 for v in texts.values() if v > 1),
         "seconds to the kill, in all": (round(killed_at, 1), round(elapsed, 1)),
         "CPU seconds: workers, gateway and test": cpu,
+        "largest worker's peak memory (MiB)": _peak_mib(),
     }
     _print("4 workers, one SIGKILLed, one joining late", figures)
 
@@ -212,6 +213,11 @@ def _cpu_seconds():
         round(children.ru_utime + children.ru_stime, 1),
         round(own.ru_utime + own.ru_stime, 1),
     )
+
+
+def _peak_mib():
+    """The peak resident memory of the largest process this test waited for."""
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
 def _print(title, figures):
