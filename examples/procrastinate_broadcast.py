@@ -66,6 +66,9 @@ RETRY = procrastinate.RetryStrategy(max_attempts=5, wait=10)
 again later: it joins the broadcast where it stands."""
 CONCURRENCY = 20
 """Requests in flight at most in each worker process."""
+TIMEOUT = 10.0
+"""Seconds for each step of a request, so 40 s for the whole of one: a
+cancelled job's drain (its sends on the wire finishing) takes no longer."""
 
 
 def journal_url() -> str:
@@ -96,7 +99,7 @@ async def work_on_broadcast(
     context: procrastinate.JobContext, *, name: str
 ) -> dict[str, int]:
     """Work on the broadcast ``name`` until none of it is left for anyone."""
-    async with IProgSMS() as client:  # the token from IPROGSMS_API_TOKEN
+    async with IProgSMS(timeout=TIMEOUT) as client:  # token: IPROGSMS_API_TOKEN
         report = await client.broadcast_work(
             journal=journal_url(),
             name=name,
