@@ -482,7 +482,12 @@ class _Output:
 async def _until_interrupted(
     body: Callable[[], Awaitable[None]], errors: Console
 ) -> bool:
-    """Run ``body``; on Ctrl-C cancel it (it drains) and return True."""
+    """Run ``body``; on Ctrl-C or SIGTERM cancel it (it drains) and return True.
+
+    SIGTERM is how a service manager stops a process (Kubernetes, systemd,
+    docker stop): it drains as Ctrl-C does, so that a stopped worker leaves
+    no send in doubt if it is given the time (its timeout's total).
+    """
     interrupted = False
     scope = anyio.CancelScope()
 
@@ -491,7 +496,7 @@ async def _until_interrupted(
     ) -> None:
         nonlocal interrupted
         try:
-            receiver = anyio.open_signal_receiver(signal.SIGINT)
+            receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
         except (
             NotImplementedError
         ):  # pragma: no cover - Windows: KeyboardInterrupt then
@@ -499,13 +504,14 @@ async def _until_interrupted(
             return
         with receiver as signals:
             task_status.started()
-            async for _ in signals:
+            async for received in signals:
                 if interrupted:
-                    os._exit(ExitCode.INTERRUPTED)  # a second Ctrl-C: leave at once
+                    os._exit(ExitCode.INTERRUPTED)  # a second one: leave at once
                 interrupted = True
+                how = "Ctrl-C" if received == signal.SIGINT else "SIGTERM"
                 errors.print(
-                    "\nStopping: finishing the sends already on the wire "
-                    "(Ctrl-C again to quit at once)...",
+                    f"\nStopping ({how}): finishing the sends already on the wire "
+                    f"({how} again to quit at once)...",
                     markup=False,
                     soft_wrap=False,
                 )

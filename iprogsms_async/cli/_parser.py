@@ -49,7 +49,8 @@ is `iprogsms credits --sandbox`.
 EPILOG = """\
 exit codes: 0 done; 2 bad arguments or input; 3 the gateway or network
 failed; 4 a broadcast finished with some recipients not sent or delivered;
-130 interrupted (Ctrl-C), after finishing the sends already on the wire.
+130 interrupted (Ctrl-C or SIGTERM), after finishing the sends already on
+the wire.
 """
 
 DEFAULT_TIMEOUT = 30.0
