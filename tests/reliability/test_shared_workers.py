@@ -33,6 +33,7 @@ from ..shared_runs import (
     Processes,
     clean_environ,
     journal_rows,
+    query,
     recipients,
     wait_for,
     worker_url,
@@ -353,6 +354,72 @@ def test_a_new_process_in_an_empty_directory_resumes_from_postgresql(
     assert on_the_wire
     assert on_the_wire <= unknown
     assert unknown <= sent_by_first | (set(numbers) - set(attempts))
+    for number, (state, status) in rows.items():
+        if number not in unknown:
+            assert (state, status) == ("final", "delivered"), number
+
+
+# --- PostgreSQL lost mid-run ------------------------------------------------------
+
+
+LOST = 2_000
+TERMINATE = """
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE datname = current_database() AND application_name = 'iprogsms'
+  AND pid <> pg_backend_pid()
+"""
+
+
+def test_postgresql_lost_mid_run_stops_the_workers_and_new_ones_continue(
+    tmp_path, postgres_url
+):
+    fake = FakeGateway(credits=10_000_000, seed=16, faults=LATENCY)
+    wire = WireLog(fake.app, workers=True)
+    numbers = recipients(LOST)
+    runs = Processes(tmp_path)
+    try:
+        with serve_in_thread(wire) as url:
+            workers = Workers(runs, url, fake.token, postgres_url, "lost")
+            workers.start("w1", concurrency=10, count=LOST)
+            workers.start("w2", concurrency=10)
+            wait_for(lambda: len(fake.messages) >= LOST // 3, "a third texted")
+            # Every session of the workers ends, as when the server goes away.
+            query(postgres_url, TERMINATE)
+            codes = [runs.wait("w1"), runs.wait("w2")]
+            texted_at_loss = len(fake.messages)
+            sent_before = {n for w in ("w1", "w2") for n in wire.sent_by[w]}
+            workers.start("w3", concurrency=10)
+            workers.start("w4", concurrency=10)
+            reports = [workers.report("w3"), workers.report("w4")]
+    finally:
+        runs.stop_all()
+
+    rows = journal_rows(postgres_url, "lost")
+    unknown = {n for n, (state, _) in rows.items() if state == "unknown"}
+    texts = held(fake)
+    attempts = wire.snapshot()
+    figures = {
+        "recipients": LOST,
+        "texted when PostgreSQL was lost": texted_at_loss,
+        "texted by the workers started after": len(texts) - texted_at_loss,
+        "unknown (in flight at the loss, never resent)": len(unknown),
+        "delivered": sum(1 for _, status in rows.values() if status == "delivered"),
+        "numbers texted twice": sum(1 for v in texts.values() if v > 1),
+    }
+    _print("PostgreSQL lost mid-run, then new workers", figures)
+
+    # Both stopped with the journal's error, rather than sending unrecorded.
+    assert all(code != 0 for code in codes)
+    for worker in ("w1", "w2"):
+        assert "JournalError" in runs.output(worker)
+    assert sum(sum(r.values()) for r in reports) > 0
+    assert set(rows) == set(numbers)
+    assert {state for state, _ in rows.values()} <= FINAL_STATES
+    assert max(texts.values()) == 1
+    assert max(attempts.values()) == 1
+    # Only sends of the first workers may be unknown: what was on the wire,
+    # or sent and not yet recorded, when their sessions ended.
+    assert unknown <= sent_before | (set(numbers) - set(attempts))
     for number, (state, status) in rows.items():
         if number not in unknown:
             assert (state, status) == ("final", "delivered"), number
