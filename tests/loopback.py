@@ -8,6 +8,7 @@ request, malformed HTTP included.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import socketserver
@@ -289,3 +290,73 @@ def sockets_to(port: int) -> set[str]:
         if target in inodes:
             found.add(target)
     return found
+
+
+class Forwarder:
+    """A TCP forwarder on loopback to a server's ``port``, that can be cut.
+
+    Connections to ``self.port`` are piped to the server. `cut` closes every
+    connection through it and, until `mend`, closes new ones at once: to its
+    clients the server is gone, as when it goes down or the network fails.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._cut = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            with self._lock:
+                if self._cut:
+                    client.close()
+                    continue
+                server = socket.create_connection(("127.0.0.1", self.target))
+                self._open += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(
+                    target=self._pump, args=(source, sink), daemon=True
+                ).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Close every connection through it, and refuse new ones."""
+        with self._lock:
+            self._cut = True
+            for connection in self._open:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+                connection.close()
+            self._open.clear()
+
+    def mend(self) -> None:
+        """Forward new connections again."""
+        with self._lock:
+            self._cut = False
+
+    def close(self) -> None:
+        self.cut()
+        with contextlib.suppress(OSError):  # wakes the accept() (Linux)
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._thread.join(timeout=10)

@@ -21,13 +21,14 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 import pytest
 
 from iprogsms_async.testing import FakeGateway, Faults
 from iprogsms_async.testing.wire import serve_in_thread
 
-from ..loopback import base_url, serve
+from ..loopback import Forwarder, base_url, serve
 from ..shared_runs import (
     FINAL_STATES,
     Processes,
@@ -423,3 +424,63 @@ def test_postgresql_lost_mid_run_stops_the_workers_and_new_ones_continue(
     for number, (state, status) in rows.items():
         if number not in unknown:
             assert (state, status) == ("final", "delivered"), number
+
+
+# --- Redis lost mid-run -------------------------------------------------------------
+
+
+def test_redis_lost_mid_run_stops_the_workers_sending_nothing_in_doubt(
+    tmp_path, postgres_url, redis_url, redis_key
+):
+    fake = FakeGateway(credits=10_000_000, seed=17, faults=LATENCY)
+    wire = WireLog(fake.app, workers=True)
+    numbers = recipients(LOST)
+    runs = Processes(tmp_path)
+    redis = Forwarder(urlsplit(redis_url).port)
+    through = redis_url.replace(f":{redis.target}", f":{redis.port}")
+    # A limit the workers seldom wait for: what matters is that each request
+    # asks Redis first.
+    options = {**OPTIONS, "redis": [through, redis_key, 2000, 200]}
+    try:
+        with serve_in_thread(wire) as url:
+            workers = Workers(runs, url, fake.token, postgres_url, "no-redis", options)
+            workers.start("w1", concurrency=10, count=LOST)
+            workers.start("w2", concurrency=10)
+            wait_for(lambda: len(fake.messages) >= LOST // 3, "a third texted")
+            redis.cut()
+            codes = [runs.wait("w1"), runs.wait("w2")]
+            texted_at_loss = len(fake.messages)
+            left = Counter(
+                s for s, _ in journal_rows(postgres_url, "no-redis").values()
+            )
+            redis.mend()
+            workers.start("w3", concurrency=10)
+            workers.start("w4", concurrency=10)
+            reports = [workers.report("w3"), workers.report("w4")]
+    finally:
+        runs.stop_all()
+        redis.close()
+
+    rows = journal_rows(postgres_url, "no-redis")
+    texts = held(fake)
+    figures = {
+        "recipients": LOST,
+        "texted when Redis was lost": texted_at_loss,
+        "rows then, by state": dict(sorted(left.items())),
+        "texted by the workers started after": len(texts) - texted_at_loss,
+        "unknown at the end": sum(1 for s, _ in rows.values() if s == "unknown"),
+        "numbers texted twice": sum(1 for v in texts.values() if v > 1),
+    }
+    _print("Redis lost mid-run, then new workers", figures)
+
+    assert all(code != 0 for code in codes)
+    for worker in ("w1", "w2"):
+        assert "cannot reach Redis" in runs.output(worker)
+    # A send waits for the shared limit before it goes out: without Redis,
+    # none went out, none is in doubt, and the stopped workers handed what
+    # they held back to be sent (planned) or polled (accepted, let go).
+    assert set(left) <= {"planned", "accepted", "final"}
+    assert left["planned"] > 0
+    assert sum(sum(r.values()) for r in reports) > 0
+    assert Counter(rows.values()) == {("final", "delivered"): LOST}
+    assert texts == dict.fromkeys(numbers, 1)
