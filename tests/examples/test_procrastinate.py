@@ -5,7 +5,8 @@ schema and runs three workers (``procrastinate --app=... worker``), the
 example's command line defers the broadcast, all against a real PostgreSQL
 (the journal and the queue in one database) and the fake gateway over
 loopback HTTP. Each worker process is given its own base URL path, so the
-gateway can tell which of them sent what.
+gateway can tell which of them sent what. One worker is stopped with SIGTERM
+mid-broadcast, as a rolling update would: its job drains and runs again.
 """
 
 from __future__ import annotations
