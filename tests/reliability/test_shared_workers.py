@@ -110,6 +110,25 @@ def stop_with_sends_on_the_wire(runs, wire, fake, worker, count):
         process.send_signal(signal.SIGCONT)
 
 
+def check_settled_once(rows, numbers, texts, attempts, unknown, interrupted):
+    """Every recipient has one final result, and nobody was texted twice.
+
+    ``unknown`` may hold only sends of the ``interrupted`` workers (on the
+    wire, or sent with the outcome not yet recorded, when they stopped), or
+    sends started that never reached the gateway; every other recipient is
+    delivered, with one text.
+    """
+    assert set(rows) == set(numbers)
+    assert {state for state, _ in rows.values()} <= FINAL_STATES
+    assert max(texts.values()) == 1  # nobody holds two texts
+    assert max(attempts.values()) == 1  # nobody's send was even tried twice
+    assert unknown <= interrupted | (set(numbers) - set(attempts))
+    for number, (state, status) in rows.items():
+        if number not in unknown:
+            assert (state, status) == ("final", "delivered"), number
+            assert texts[number] == 1, number
+
+
 def _state(pid):
     """A process's state letter from /proc (``T``: stopped by a signal)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
@@ -182,21 +201,10 @@ def test_four_workers_one_killed_one_joining_text_everyone_once(tmp_path, postgr
     }
     _print("4 workers, one SIGKILLed, one joining late", figures)
 
-    assert set(rows) == set(numbers)
-    # Every recipient has one final result: delivered, or unknown.
-    assert {state for state, _ in rows.values()} <= FINAL_STATES
-    assert max(texts.values()) == 1  # nobody holds two texts
-    assert max(attempts.values()) == 1  # nobody's send was even tried twice
-    # The victim's sends on the wire at the kill are unknown, never resent;
-    # any other unknown is a send the victim had started that never arrived,
-    # or arrived and was answered as it died, its outcome not yet recorded.
+    check_settled_once(rows, numbers, texts, attempts, unknown, sent_by_victim)
+    # The victim's sends on the wire at the kill are unknown, never resent.
     assert on_the_wire
     assert on_the_wire <= unknown
-    assert unknown <= sent_by_victim | (set(numbers) - set(attempts))
-    for number, (state, status) in rows.items():
-        if number not in unknown:
-            assert (state, status) == ("final", "delivered"), number
-            assert texts[number] == 1, number
     settled = Counter()
     for report in reports.values():
         settled.update(report)
@@ -346,18 +354,11 @@ def test_a_new_process_in_an_empty_directory_resumes_from_postgresql(
     # Exit 4: finished, with recipients not delivered (the unknown ones).
     assert code == 4, runs.output("w2")
     assert list(elsewhere.iterdir()) == []
-    assert set(rows) == set(numbers)
-    assert {state for state, _ in rows.values()} <= FINAL_STATES
-    assert max(texts.values()) == 1
-    assert max(attempts.values()) == 1
+    check_settled_once(rows, numbers, texts, attempts, unknown, sent_by_first)
     assert wire.sent_by["w2"]  # it continued the broadcast
     assert not set(wire.sent_by["w2"]) & sent_by_first
     assert on_the_wire
     assert on_the_wire <= unknown
-    assert unknown <= sent_by_first | (set(numbers) - set(attempts))
-    for number, (state, status) in rows.items():
-        if number not in unknown:
-            assert (state, status) == ("final", "delivered"), number
 
 
 # --- PostgreSQL lost mid-run ------------------------------------------------------
@@ -414,16 +415,9 @@ def test_postgresql_lost_mid_run_stops_the_workers_and_new_ones_continue(
     for worker in ("w1", "w2"):
         assert "JournalError" in runs.output(worker)
     assert sum(sum(r.values()) for r in reports) > 0
-    assert set(rows) == set(numbers)
-    assert {state for state, _ in rows.values()} <= FINAL_STATES
-    assert max(texts.values()) == 1
-    assert max(attempts.values()) == 1
     # Only sends of the first workers may be unknown: what was on the wire,
     # or sent and not yet recorded, when their sessions ended.
-    assert unknown <= sent_before | (set(numbers) - set(attempts))
-    for number, (state, status) in rows.items():
-        if number not in unknown:
-            assert (state, status) == ("final", "delivered"), number
+    check_settled_once(rows, numbers, texts, attempts, unknown, sent_before)
 
 
 # --- Redis lost mid-run -------------------------------------------------------------
