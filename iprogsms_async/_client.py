@@ -325,6 +325,13 @@ class IProgSMS:
         ``recipients`` that cannot be read raise `ValidationError`; a wrong
         option raises `ConfigurationError`, and a keyword that is not an
         option `TypeError`. It runs `broadcast_stream` to the end.
+
+        With ``shared=True`` (a ``postgresql://`` ``journal`` and a
+        ``name``), this process is one worker of a broadcast others work on
+        too, on any machines: the recipients are loaded into the journal
+        once, whichever worker comes first, each worker claims its share,
+        and the report holds the recipients this worker settled (see
+        `broadcast_work` to join without the recipients).
         """
         return await collect(
             self.broadcast_stream(recipients, options=options, **changes)

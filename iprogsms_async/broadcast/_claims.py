@@ -211,7 +211,8 @@ class SharedJournal(PostgresStore):
 
         In one transaction, skipping rows other workers' claims hold:
         ``sending`` rows whose lease ran out become ``unknown`` and are
-        returned (to report; never sent); then, up to ``limit``, claims and
+        returned (to report; never sent), as are those an earlier single run
+        left; then, up to ``limit``, claims and
         (when polling) polls whose lease ran out, ``planned`` rows in input
         order, and rows left for a later worker (``not_sent``, let-go polls)
         recorded before this one started.
@@ -267,7 +268,7 @@ class SharedJournal(PostgresStore):
             _write_shared,
             self._db,
             self.name,
-            (self.worker, self.lease),
+            (self.worker, self.lease, self._poll),
             intents,
             outcomes,
         )
@@ -344,82 +345,85 @@ def _merge(
     return intents, outcomes
 
 
-_TAKE = """
-UPDATE iprogsms_recipients AS r
-SET state = 'sending',
-    lease_until = now() + make_interval(secs => %(lease)s),
-    updated_at = now()
-FROM unnest(%(numbers)s::text[], %(digests)s::text[]) AS t(n, d)
-WHERE r.broadcast = %(name)s AND r.phone_number = t.n AND r.text_digest = t.d
-  AND r.state = 'claimed' AND r.claimed_by = %(worker)s
-RETURNING r.phone_number, r.text_digest
-"""
-# An accepted text stays held (its poll follows); every other outcome lets
-# the row go.
-_SETTLE = """
-UPDATE iprogsms_recipients AS r
-SET state = t.s,
-    message_id = COALESCE(t.m, r.message_id),
-    status = t.st,
-    error = t.e,
+# One statement a row, found by its primary key, the rows pipelined by
+# executemany in one transaction (as a run of its own writes): a batch
+# joined with the table by key would be planned from the statistics of the
+# broadcast column, wrong for a broadcast newer than them (a hash join over
+# all its rows); a row's own key leaves the planner one path. The ownership
+# test is a CASE so that the planner sees in it no predicate of a partial
+# index (it would take the index of held rows and scan every row held). An
+# intent (a compare-and-set from claimed, renewing the lease) and an outcome
+# share the statement, so that a batch of both is one round trip; an
+# accepted text stays held when its poll follows (keep), any other outcome
+# lets the row go. RETURNING says which rows were written.
+_WRITE_ROW = """
+UPDATE iprogsms_recipients
+SET state = %(state)s,
+    message_id = COALESCE(%(message_id)s, message_id),
+    status = %(status)s,
+    error = %(error)s,
     updated_at = now(),
-    claimed_by = CASE WHEN t.s = 'accepted' THEN r.claimed_by END,
-    lease_until = CASE WHEN t.s = 'accepted' THEN r.lease_until END
-FROM unnest(%(numbers)s::text[], %(digests)s::text[], %(states)s::text[],
-            %(ids)s::text[], %(statuses)s::text[], %(errors)s::text[])
-     AS t(n, d, s, m, st, e)
-WHERE r.broadcast = %(name)s AND r.phone_number = t.n AND r.text_digest = t.d
-  AND r.claimed_by = %(worker)s
+    claimed_by = CASE WHEN %(intent)s OR %(keep)s THEN claimed_by END,
+    lease_until = CASE WHEN %(intent)s THEN now() + make_interval(secs => %(lease)s)
+                       WHEN %(keep)s THEN lease_until END
+WHERE broadcast = %(name)s AND phone_number = %(number)s
+  AND text_digest = %(digest)s
+  AND CASE WHEN claimed_by = %(worker)s AND (state = 'claimed' OR NOT %(intent)s)
+           THEN true ELSE false END
+RETURNING 1
 """
 
 
 def _write_shared(
     connection: Connection,
     name: str,
-    holder: tuple[str, float],
+    holder: tuple[str, float, bool],
     intents: list[Key],
     outcomes: list[tuple[str, str, str, str | None, str | None, str | None]],
 ) -> tuple[list[Key], int]:
     """Take ``intents`` and write ``outcomes``, in one transaction, where held.
 
-    ``holder`` is this worker's token and lease. Returns the keys taken, and
-    how many outcomes were not written.
+    ``holder`` is this worker's token, lease, and whether it polls (then an
+    accepted text stays held for its poll). Returns the keys taken, and how
+    many outcomes were not written. The two never share a key (`_merge`).
     """
-    worker, lease = holder
-    taken: list[Key] = []
-    written = 0
-    with connection.transaction():
-        if intents:
-            taken = [
-                (number, digest)
-                for number, digest in connection.execute(
-                    _TAKE,
-                    {
-                        "name": name,
-                        "worker": worker,
-                        "lease": lease,
-                        "numbers": [number for number, _ in intents],
-                        "digests": [digest for _, digest in intents],
-                    },
-                ).fetchall()
-            ]
-        if outcomes:
-            columns = list(zip(*outcomes, strict=True))
-            cursor = connection.execute(
-                _SETTLE,
-                {
-                    "name": name,
-                    "worker": worker,
-                    "numbers": list(columns[0]),
-                    "digests": list(columns[1]),
-                    "states": list(columns[2]),
-                    "ids": list(columns[3]),
-                    "statuses": list(columns[4]),
-                    "errors": list(columns[5]),
-                },
-            )
-            written = cursor.rowcount
-    return taken, len(outcomes) - written
+    worker, lease, polls = holder
+    common = {"name": name, "worker": worker, "lease": lease}
+    rows: list[dict[str, Any]] = [
+        {
+            **common,
+            "number": number,
+            "digest": digest,
+            "state": STATE_SENDING,
+            "message_id": None,
+            "status": None,
+            "error": None,
+            "intent": True,
+            "keep": False,
+        }
+        for number, digest in intents
+    ]
+    rows += [
+        {
+            **common,
+            "number": number,
+            "digest": digest,
+            "state": state,
+            "message_id": message_id,
+            "status": status,
+            "error": error,
+            "intent": False,
+            "keep": polls and state == STATE_ACCEPTED,
+        }
+        for number, digest, state, message_id, status, error in outcomes
+    ]
+    written: list[bool] = []
+    with connection.transaction(), connection.cursor() as cursor:
+        cursor.executemany(_WRITE_ROW, rows, returning=True)
+        written.extend(cursor.fetchone() is not None for _ in cursor.results())
+    taken = [key for key, done in zip(intents, written, strict=False) if done]
+    refused = written[len(intents) :].count(False)
+    return taken, refused
 
 
 def _renew(connection: Connection, name: str, worker: str, lease: float) -> int:
@@ -474,12 +478,16 @@ _TEXT_KNOWN = """
     EXISTS (SELECT 1 FROM iprogsms_texts AS t
             WHERE t.broadcast = %(name)s
               AND t.text_digest = iprogsms_recipients.text_digest)"""
-# Sends whose worker stopped: in doubt for good. Another worker's (or an
-# earlier single run's, which had no lease), never this worker's own.
+# Sends whose worker stopped: in doubt for good. Another worker's, never this
+# worker's own; and those an earlier single run left (it had no lease: a
+# single run and the workers of a name exclude each other, so they are left
+# over). Two conditions, each a range of the index of held rows.
 _REAPABLE = f"""
-    state = 'sending' AND claimed_by IS DISTINCT FROM %(worker)s
-    AND (lease_until IS NULL OR lease_until < now())
+    state = 'sending' AND lease_until < now()
+    AND claimed_by IS DISTINCT FROM %(worker)s
     AND {_TEXT_KNOWN}"""
+_UNLEASED = f"""
+    state = 'sending' AND lease_until IS NULL AND {_TEXT_KNOWN}"""
 # Claims and polls whose worker died (or left).
 _EXPIRED = """
     lease_until < now() AND claimed_by IS DISTINCT FROM %(worker)s
@@ -498,89 +506,93 @@ _REAPED_ERROR = (
     "the worker sending it ({who}) stopped before its answer was recorded: "
     "it may have gone out, so it is not sent again"
 )
-_REAP = f"""
-WITH picked AS (
-    SELECT phone_number, text_digest
-    FROM iprogsms_recipients
-    WHERE broadcast = %(name)s AND {_REAPABLE}
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE iprogsms_recipients AS r
-SET state = 'unknown',
-    error = replace(%(error)s, '{{who}}', COALESCE(r.claimed_by, 'an earlier run')),
-    claimed_by = NULL,
-    lease_until = NULL,
-    updated_at = now()
-FROM picked
-WHERE r.broadcast = %(name)s
-  AND r.phone_number = picked.phone_number
-  AND r.text_digest = picked.text_digest
-RETURNING r.position, r.phone_number, r.text_digest, r.state, r.message_id,
-          r.status, r.error
-"""  # noqa: S608 -- constant fragments, no input in them
+# One statement, one round trip (a worker's calls run in a thread, which
+# waits for the busy event loop's thread at each): data-modifying parts that
+# each pick and lock rows (FOR UPDATE SKIP LOCKED) and update them by their
+# ctid (a TID scan; a locked row keeps its ctid; joining them back by key
+# would be planned as a scan of the broadcast). First the sends to reap, then
+# up to %(limit)s rows: expired claims and polls, the plan in input order,
+# then rows left for a later worker in no particular order (sorting all of
+# them for each claim would cost a scan of them each time).
+_REAP = """
+{name} AS (
+    UPDATE iprogsms_recipients AS r
+    SET state = 'unknown',
+        error = replace(%(error)s, '{{who}}',
+                        COALESCE(r.claimed_by, 'an earlier run')),
+        claimed_by = NULL,
+        lease_until = NULL,
+        updated_at = now()
+    WHERE r.ctid = ANY (ARRAY(
+        SELECT ctid FROM iprogsms_recipients
+        WHERE broadcast = %(name)s AND {which}
+        FOR UPDATE SKIP LOCKED
+    ))
+    RETURNING r.position, r.phone_number, r.text_digest, r.state,
+              r.message_id, r.status, r.error
+)"""
 _TAKE_UP = """
-WITH picked AS (
-    SELECT phone_number, text_digest
-    FROM iprogsms_recipients
-    WHERE broadcast = %(name)s AND {which}
-    {order}
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
+{name} AS (
+    UPDATE iprogsms_recipients AS r
+    SET state = CASE WHEN r.state = 'accepted' THEN 'accepted' ELSE 'claimed' END,
+        claimed_by = %(worker)s,
+        lease_until = now() + make_interval(secs => %(lease)s),
+        updated_at = now()
+    WHERE r.ctid = ANY (ARRAY(
+        SELECT ctid FROM iprogsms_recipients
+        WHERE broadcast = %(name)s AND {which}
+        {order}
+        LIMIT greatest(%(limit)s - {before}, 0)
+        FOR UPDATE SKIP LOCKED
+    ))
+    RETURNING r.position, r.phone_number, r.text_digest, r.state,
+              r.message_id, r.status, r.error
+)"""
+_CLAIM_PARTS = (
+    _REAP.format(name="reaped", which=_REAPABLE),
+    _REAP.format(name="unleased", which=_UNLEASED),
+    _TAKE_UP.format(
+        name="expired", which=_EXPIRED, order="ORDER BY position", before="0"
+    ),
+    _TAKE_UP.format(
+        name="planned",
+        which=_PLANNED,
+        order="ORDER BY position",
+        before="(SELECT count(*) FROM expired)",
+    ),
+    _TAKE_UP.format(
+        name="left_over",
+        which=_LEFT,
+        order="",
+        before="(SELECT count(*) FROM expired) - (SELECT count(*) FROM planned)",
+    ),
 )
-UPDATE iprogsms_recipients AS r
-SET state = CASE WHEN r.state = 'accepted' THEN 'accepted' ELSE 'claimed' END,
-    claimed_by = %(worker)s,
-    lease_until = now() + make_interval(secs => %(lease)s),
-    updated_at = now()
-FROM picked
-WHERE r.broadcast = %(name)s
-  AND r.phone_number = picked.phone_number
-  AND r.text_digest = picked.text_digest
-RETURNING r.position, r.phone_number, r.text_digest, r.state, r.message_id,
-          r.status, r.error
+_CLAIMED = """
+SELECT c.*, t.message
+FROM (SELECT * FROM reaped UNION ALL SELECT * FROM unleased
+      UNION ALL SELECT * FROM expired UNION ALL SELECT * FROM planned
+      UNION ALL SELECT * FROM left_over) AS c
+LEFT JOIN iprogsms_texts AS t
+  ON t.broadcast = %(name)s AND t.text_digest = c.text_digest
+ORDER BY c.position
 """
-# Expired claims and polls first, then the plan in input order, then what was
-# left for a later worker, in no particular order: sorting all of those for
-# each claim would cost a scan of them each time.
-_CLAIMS = (  # constant fragments, no input in them
-    _TAKE_UP.format(which=_EXPIRED, order="ORDER BY position"),
-    _TAKE_UP.format(which=_PLANNED, order="ORDER BY position"),
-    _TAKE_UP.format(which=_LEFT, order=""),
-)
-_TEXTS = """
-SELECT text_digest, message FROM iprogsms_texts
-WHERE broadcast = %s AND text_digest = ANY(%s)
-"""
+_CLAIM = "WITH" + ",".join(_CLAIM_PARTS) + _CLAIMED
 
 
 def _claim(connection: Connection, params: dict[str, Any]) -> list[Claimed]:
-    limit: int = params["limit"]
-    with connection.transaction():
-        found = connection.execute(_REAP, {**params, "error": _REAPED_ERROR}).fetchall()
-        reaped = len(found)
-        for query in _CLAIMS:
-            wanted = limit - (len(found) - reaped)
-            if wanted <= 0:
-                break
-            found += connection.execute(query, {**params, "limit": wanted}).fetchall()
-        digests = sorted({row[2] for row in found})
-        texts: dict[str, str] = (
-            dict(connection.execute(_TEXTS, (params["name"], digests)).fetchall())
-            if digests
-            else {}
-        )
+    found = connection.execute(_CLAIM, {**params, "error": _REAPED_ERROR}).fetchall()
     claimed = [
         Claimed(
             -1 if position is None else position,
             number,
             digest,
-            texts.get(digest, ""),
+            message or "",
             state,
             message_id,
             status,
             error,
         )
-        for position, number, digest, state, message_id, status, error in found
+        for position, number, digest, state, message_id, status, error, message in found
     ]
     missing = [c for c in claimed if not c.message]
     if missing:  # pragma: no cover - claims take only rows whose text is known
@@ -588,22 +600,30 @@ def _claim(connection: Connection, params: dict[str, Any]) -> list[Claimed]:
             f"the broadcast {params['name']!r} has recipients without their text "
             f"(first: position {missing[0].position}): plan it again"
         )
-    return sorted(claimed, key=lambda c: c.position)
+    return claimed
 
 
+# One EXISTS for each kind, so that each can use its index.
 _OUTLOOK = f"""
 SELECT
     b.planned_at IS NOT NULL,
     EXISTS (SELECT 1 FROM iprogsms_recipients
-            WHERE broadcast = b.name AND ({_PLANNED} OR {_REAPABLE}
-                                          OR {_EXPIRED} OR {_LEFT})),
+            WHERE broadcast = %(name)s AND {_PLANNED})
+    OR EXISTS (SELECT 1 FROM iprogsms_recipients
+               WHERE broadcast = %(name)s AND {_REAPABLE})
+    OR EXISTS (SELECT 1 FROM iprogsms_recipients
+               WHERE broadcast = %(name)s AND {_UNLEASED})
+    OR EXISTS (SELECT 1 FROM iprogsms_recipients
+               WHERE broadcast = %(name)s AND {_EXPIRED})
+    OR EXISTS (SELECT 1 FROM iprogsms_recipients
+               WHERE broadcast = %(name)s AND {_LEFT}),
     (SELECT extract(epoch FROM min(lease_until) - now())
      FROM iprogsms_recipients
-     WHERE broadcast = b.name
+     WHERE broadcast = %(name)s
+       AND lease_until >= now()
        AND (state IN ('claimed', 'sending')
             OR (%(poll)s AND state = 'accepted' AND claimed_by IS NOT NULL))
-       AND claimed_by IS DISTINCT FROM %(worker)s
-       AND lease_until >= now())
+       AND claimed_by IS DISTINCT FROM %(worker)s)
 FROM iprogsms_broadcasts AS b
 WHERE b.name = %(name)s
 """  # noqa: S608 -- constant fragments, no input in them

@@ -669,3 +669,86 @@ async def test_a_worker_holds_rows_under_its_id_and_a_suffix_of_its_own(
         assert await journal.renew() == 1
     finally:
         await journal.aclose()
+
+
+# --- the engine's side ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch_size", [None, 3])
+async def test_the_engine_sends_only_what_intend_took(tmp_path, batch_size):
+    # As a shared worker's journal does when another worker took some of its
+    # claims: intend gives back a subset, and only that subset goes out.
+    from iprogsms_async.broadcast._engine import BroadcastRun  # noqa: PLC0415
+    from iprogsms_async.broadcast._journal import Journal  # noqa: PLC0415
+
+    class TakesEveryOther(Journal):
+        async def intend(self, keys):
+            await super().intend(keys)
+            return [key for key in keys if int(key[0][-1]) % 2 == 0]
+
+    fake = FakeGateway(credits=1000)
+    recipients = numbers(12)
+    journal = await TakesEveryOther.open(tmp_path / "j.sqlite")
+    options = BroadcastOptions(
+        message="Hi", poll=False, concurrency=2, batch_size=batch_size
+    )
+    async with fake.client() as client:
+        run = BroadcastRun(
+            client._broadcast_sender(None), recipients, options, journal=journal
+        )
+        send, receive = anyio.create_memory_object_stream(100)
+        async with anyio.create_task_group() as group:
+            group.start_soon(run.run, send)
+            with receive:
+                results = [result async for result in receive]
+    await journal.aclose()
+    taken = [n for n in recipients if int(n[-1]) % 2 == 0]
+    assert sorted(r.phone_number for r in results) == taken
+    assert {r.status for r in results} == {"accepted"}
+    for number in recipients:
+        assert fake.texts_to(number) == (["Hi"] if number in taken else [])
+
+
+async def test_a_heartbeat_keeps_a_worker_s_polls_its_own_past_its_lease(
+    postgres_url,
+):
+    # Texts stay pending for 3 s, three leases of 1 s: the first worker polls
+    # them all that time, renewing its leases; the second, joining meanwhile,
+    # never takes one of them (else both would report it).
+    fake = FakeGateway(credits=1_000_000, seed=8, delivery_delay=3.0)
+    recipients = numbers(20)
+    options = {
+        "concurrency": 4, "lease": 1.0, "poll_interval": 0.1,
+        "poll_max_interval": 0.2,
+    }  # fmt: skip
+    reports = {}
+    accepted = anyio.Event()
+    with fake.serve_in_thread() as base_url:
+        served = (fake, base_url)
+
+        async def first():
+            async with client_of(served) as client:
+                reports["first"] = await client.broadcast(
+                    recipients, message="Hi", journal=postgres_url, name=NAME,
+                    shared=True, claim_size=20,
+                    on_result=lambda _: None,
+                    on_progress=lambda p: p.accepted and accepted.set(),
+                    **options,
+                )  # fmt: skip
+
+        async def second():
+            await accepted.wait()
+            async with client_of(served) as client:
+                reports["second"] = await client.broadcast_work(
+                    journal=postgres_url, name=NAME, **options
+                )
+
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as group:
+                group.start_soon(first)
+                group.start_soon(second)
+    rows = journal_rows(postgres_url)
+    check_exactly_once(fake, recipients, rows, reports.values())
+    assert {row[0] for row in rows.values()} == {STATE_FINAL}
+    assert sorted(r.index for r in reports["first"].results) == list(range(20))
+    assert len(reports["second"]) == 0
