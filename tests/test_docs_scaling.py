@@ -129,7 +129,7 @@ def test_the_kubernetes_manifests_parse_and_name_their_secrets():
         assert container["resources"]["requests"]
         assert container["resources"]["limits"]["memory"]
         # No secret in any argument: tokens and passwords come from the env.
-        assert not any("REPLACE" in arg for arg in container["args"])
+        assert not any("REPLACE" in arg for arg in container["command"])
 
 
 def test_the_indexed_jobs_command_is_the_clis_and_its_grace_covers_the_drain():
@@ -145,7 +145,7 @@ def test_the_indexed_jobs_command_is_the_clis_and_its_grace_covers_the_drain():
         "values": [ExitCode.PARTIAL]}} in rules  # fmt: skip
     container = container_of(job)
     assert container["name"] == "worker"
-    argv = expanded(container["args"], container["env"])
+    argv = expanded(container["command"], container["env"])
     assert argv[0] == "iprogsms"
     args = parse_args(argv[1:])
     assert (args.command, args.shared) == ("broadcast", True)
@@ -164,7 +164,7 @@ def test_the_deployments_command_is_procrastinates_and_its_grace_covers_the_drai
     example = pytest.importorskip("examples.procrastinate_broadcast")
     deployment = manifests()["Deployment"]
     container = container_of(deployment)
-    argv = expanded(container["args"], container["env"])
+    argv = expanded(container["command"], container["env"])
     assert argv[0] == "procrastinate"
     parsed = cli.parse_args(argv[1:])
     assert parsed["app"] is example.app

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 
 APP = "--app=examples.procrastinate_broadcast.app"
 WORKERS = 3
-COUNT = 3000
+COUNT = 2000
 MESSAGE = "Your bill is due on the 8th"
 
 

@@ -298,7 +298,7 @@ def test_four_workers_share_one_rate_limit_and_one_pause(
 # --- resumed on "another machine" ---------------------------------------------
 
 
-RESUMED = 3_000
+RESUMED = 1_500
 
 
 @needs_proc
@@ -364,7 +364,7 @@ def test_a_new_process_in_an_empty_directory_resumes_from_postgresql(
 # --- PostgreSQL lost mid-run ------------------------------------------------------
 
 
-LOST = 2_000
+LOST = 1_200
 TERMINATE = """
 SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 WHERE datname = current_database() AND application_name = 'iprogsms'
