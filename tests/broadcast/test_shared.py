@@ -634,7 +634,13 @@ def test_a_shared_broadcast_refuses_what_it_cannot_do(options, field, words):
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("lease", 0), ("claim_size", 0), ("plan_timeout", -1), ("worker_id", "")],
+    [
+        ("lease", 0.5),
+        ("claim_size", 0),
+        ("plan_timeout", -1),
+        ("worker_id", ""),
+        ("worker_id", "x" * 201),
+    ],
 )
 def test_the_shared_options_are_checked(option, value):
     with pytest.raises(ConfigurationError, match=option):
