@@ -20,6 +20,7 @@ from .._validation import (
     CALLBACK,
     FILE_PATH,
     FLAG,
+    LEASE,
     MESSAGE,
     POSITIVE_INT,
     POSITIVE_NUMBER,
@@ -135,11 +136,11 @@ class BroadcastOptions:
     """A shared worker's id in the journal (a pod's or host's name, say); None
     for ``hostname:pid``. A suffix of the process's own is added, so a
     restarted process is a new worker."""
-    lease: float = attrs.field(default=30.0, validator=POSITIVE_SECONDS)
+    lease: float = attrs.field(default=30.0, validator=LEASE)
     """Seconds a shared worker's claims hold unless renewed (its heartbeat
     renews them every third of it): a worker that dies is taken over by
     others this long after. Keep it well above the database's response
-    time."""
+    time. At least 1."""
     claim_size: int | None = attrs.field(default=None, validator=optional(POSITIVE_INT))
     """Recipients a shared worker claims at a time; None for twice the
     ``concurrency`` (at least ``batch_size``)."""

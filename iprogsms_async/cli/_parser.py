@@ -14,6 +14,7 @@ import sys
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from .._validation import (
+    LEASE,
     NON_NEGATIVE_INT,
     OTP_PLACEHOLDER,
     PORT,
@@ -494,7 +495,7 @@ def _worker(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--lease",
-        type=_positive_seconds,
+        type=_typed(LEASE, float),
         default=30.0,
         metavar="SECONDS",
         help="how long a worker's claims hold unless renewed: a worker that "

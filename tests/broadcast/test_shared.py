@@ -103,6 +103,12 @@ async def client_of(served, worker=None, gate=None):
         yield client
 
 
+def plan_and_work(client, recipients, url, **options):
+    """A worker given the recipients: ``broadcast(..., shared=True)``."""
+    options = {"message": "Hi", **options}
+    return client.broadcast(recipients, journal=url, name=NAME, shared=True, **options)
+
+
 def journal_rows(url, name=NAME):
     """Every row of the broadcast: key -> (state, message id, status, holder)."""
     import psycopg  # noqa: PLC0415 -- only with a server
@@ -147,12 +153,10 @@ async def test_three_workers_share_one_broadcast(served, postgres_url, batch_siz
 
     async def planner():
         async with client_of(served, "planner", gate) as client:
-            reports["planner"] = await client.broadcast(
+            reports["planner"] = await plan_and_work(
+                client,
                 recipients,
-                message="Hi",
-                journal=postgres_url,
-                name=NAME,
-                shared=True,
+                postgres_url,
                 worker_id="planner",
                 batch_size=batch_size,
                 **HEALTHY,
@@ -194,12 +198,10 @@ async def test_several_planners_at_once_add_each_recipient_once(served, postgres
     async def planner(i):
         async with client_of(served) as client:
             reports.append(
-                await client.broadcast(
+                await plan_and_work(
+                    client,
                     recipients,
-                    message="Hi",
-                    journal=postgres_url,
-                    name=NAME,
-                    shared=True,
+                    postgres_url,
                     worker_id=f"planner-{i}",
                     **HEALTHY,
                 )
@@ -294,12 +296,10 @@ async def test_a_cancelled_worker_hands_back_its_claims_and_its_polls(
                     if len(first) >= 5:
                         scope.cancel()
 
-                await client.broadcast(
+                await plan_and_work(
+                    client,
                     recipients,
-                    message="Hi",
-                    journal=postgres_url,
-                    name=NAME,
-                    shared=True,
+                    postgres_url,
                     worker_id="leaver",
                     on_result=on_result,
                     claim_size=20,
@@ -435,12 +435,10 @@ async def test_not_sent_rows_are_sent_by_a_worker_started_after_a_top_up(
     recipients = numbers(70)
     async with client_of(served) as client:
         with anyio.fail_after(60), pytest.raises(InsufficientCreditsError) as caught:
-            await client.broadcast(
+            await plan_and_work(
+                client,
                 recipients,
-                message="Hi",
-                journal=postgres_url,
-                name=NAME,
-                shared=True,
+                postgres_url,
                 **HEALTHY,
             )
         # The worker ended (it did not loop on what it could not send), and
@@ -500,12 +498,10 @@ async def test_polls_given_up_are_let_go_then_taken_up_by_a_later_worker(
     with fake.serve_in_thread() as base_url:
         served = (fake, base_url)
         async with client_of(served) as client:
-            first = await client.broadcast(
+            first = await plan_and_work(
+                client,
                 recipients,
-                message="Hi",
-                journal=postgres_url,
-                name=NAME,
-                shared=True,
+                postgres_url,
                 **{**HEALTHY, "poll_timeout": 0.2},
             )
             assert first.counts == {"pending": 10}
@@ -634,7 +630,13 @@ def test_a_shared_broadcast_refuses_what_it_cannot_do(options, field, words):
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("lease", 0), ("claim_size", 0), ("plan_timeout", -1), ("worker_id", "")],
+    [
+        ("lease", 0.5),
+        ("claim_size", 0),
+        ("plan_timeout", -1),
+        ("worker_id", ""),
+        ("worker_id", "x" * 201),
+    ],
 )
 def test_the_shared_options_are_checked(option, value):
     with pytest.raises(ConfigurationError, match=option):
