@@ -122,14 +122,34 @@ def _translated(exc: BaseException) -> httpx.TransportError:
     return translated
 
 
+class _Kept:
+    """What `FreshConnector` knows of one connection it keeps alive."""
+
+    __slots__ = ("limit", "since")
+
+    def __init__(self) -> None:
+        self.since = 0.0
+        """When it last went idle (`time.monotonic`)."""
+        self.limit: float | None = None
+        """Seconds it may idle, by its server's last ``Keep-Alive``; None: ours."""
+
+    def went_idle(self) -> None:
+        self.since = time.monotonic()
+
+
 class _Handout:
     """The connection `FreshConnector` gave a request; whether to look at it again."""
 
-    __slots__ = ("protocol", "unchecked")
+    __slots__ = ("kept", "protocol", "unchecked")
 
-    def __init__(self, protocol: ResponseHandler, *, reused: bool) -> None:
+    def __init__(self, protocol: ResponseHandler, kept: _Kept, *, reused: bool) -> None:
         self.protocol = protocol
+        self.kept = kept
         self.unchecked = reused
+
+    def note_keep_alive(self, keep_alive: str | None) -> None:
+        """Take the connection's idle limit from its answer's ``Keep-Alive``."""
+        self.kept.limit = server_idle_limit(keep_alive)
 
 
 _handed_out: contextvars.ContextVar[_Handout | None] = contextvars.ContextVar(
@@ -201,7 +221,7 @@ class FreshConnector(aiohttp.TCPConnector):
 
     Before it gives a reused connection to a request, it checks the socket
     for the server's close, and the idle time against the server's
-    ``Keep-Alive: timeout=`` (told by `note_keep_alive`). A stale connection
+    ``Keep-Alive: timeout=`` (noted by the wire on its `_Handout`). A stale connection
     is closed and the next one tried, or a new one made. Its own
     ``keepalive_timeout`` expires the rest. `_LookingRequest` looks once more
     when the request is written. Only aiohttp's public connection interface
@@ -211,10 +231,7 @@ class FreshConnector(aiohttp.TCPConnector):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._idle_since: weakref.WeakKeyDictionary[ResponseHandler, float] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._idle_limit: weakref.WeakKeyDictionary[ResponseHandler, float] = (
+        self._kept: weakref.WeakKeyDictionary[ResponseHandler, _Kept] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -225,31 +242,21 @@ class FreshConnector(aiohttp.TCPConnector):
             protocol = connection.protocol
             if protocol is None:  # pragma: no cover -- aiohttp always sets it
                 return connection
-            reused = protocol in self._idle_since
-            if reused and not self._reusable(protocol):
+            kept = self._kept.get(protocol)
+            reused = kept is not None
+            if kept is None:
+                kept = self._kept[protocol] = _Kept()
+            elif not self._reusable(protocol, kept):
                 connection.close()
                 continue
-            connection.add_callback(functools.partial(self._went_idle, protocol))
-            _handed_out.set(_Handout(protocol, reused=reused))
+            connection.add_callback(kept.went_idle)
+            _handed_out.set(_Handout(protocol, kept, reused=reused))
             return connection
 
-    def note_keep_alive(
-        self, protocol: ResponseHandler, keep_alive: str | None
-    ) -> None:
-        """Take ``protocol``'s idle limit from its last answer's ``Keep-Alive``."""
-        limit = server_idle_limit(keep_alive)
-        if limit is None:
-            self._idle_limit.pop(protocol, None)
-        else:
-            self._idle_limit[protocol] = limit
-
-    def _went_idle(self, protocol: ResponseHandler) -> None:
-        self._idle_since[protocol] = time.monotonic()
-
-    def _reusable(self, protocol: ResponseHandler) -> bool:
+    def _reusable(self, protocol: ResponseHandler, kept: _Kept) -> bool:
         """Whether the idle ``protocol`` may carry a request: open, not expired."""
-        limit = self._idle_limit.get(protocol)
-        if limit is not None and time.monotonic() - self._idle_since[protocol] > limit:
+        limit = kept.limit
+        if limit is not None and time.monotonic() - kept.since > limit:
             return False
         return not _closed(protocol)
 
@@ -272,7 +279,6 @@ class AiohttpWire:
     """
 
     __slots__ = (
-        "_connector",
         "_headers",
         "_ssl",
         "_timeout",
@@ -287,7 +293,6 @@ class AiohttpWire:
         self._headers = {**headers, "Accept-Encoding": ACCEPTED}
         self._ssl = httpx.create_ssl_context(trust_env=False)
         self.session: aiohttp.ClientSession | None = None
-        self._connector: FreshConnector | None = None
         self._urls = ParsedURLs(yarl.URL)
         self._timeout_of: httpx.Timeout | None = None
         self._timeout = aiohttp.ClientTimeout()
@@ -303,7 +308,6 @@ class AiohttpWire:
                 keepalive_timeout=limits.keepalive_expiry,
                 ssl=self._ssl,
             )
-        self._connector = connector
         self.session = session = aiohttp.ClientSession(
             connector=connector,
             headers=self._headers,
@@ -350,7 +354,9 @@ class AiohttpWire:
                 timeout=self._client_timeout(timeout, deadline),
             )
             try:
-                self._note_keep_alive(response.headers.get("Keep-Alive"))
+                handout = _handed_out.get()
+                if handout is not None:  # None on a session not ours (benchmarks)
+                    handout.note_keep_alive(response.headers.get("Keep-Alive"))
                 content = await _read_capped(response, context)
             finally:
                 response.release()
@@ -392,12 +398,6 @@ class AiohttpWire:
             )
             self._timeout_of = timeout
         return cached
-
-    def _note_keep_alive(self, keep_alive: str | None) -> None:
-        """Tell the connector what the answer says of its connection's keep-alive."""
-        handout = _handed_out.get()
-        if handout is not None and self._connector is not None:
-            self._connector.note_keep_alive(handout.protocol, keep_alive)
 
 
 async def _read_capped(
