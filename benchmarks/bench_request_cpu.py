@@ -10,7 +10,10 @@ at most 1.15x), the aiohttp backend to a raw aiohttp ``ClientSession``
 (target, issue 15: at most 1.2x). Rounds alternate between the two, and the
 table gives medians and the ratio library / raw. A third row prices
 ``shield_sends=True``, which under asyncio runs each send in a task of its
-own. ``--concurrency 1`` makes it one sequential request at a time.
+own. On the aiohttp backend two more rows time the backend's wire alone
+(``AiohttpWire.exchange``, nothing of the library above it), to tell what
+the wire adds to aiohttp from what the library's layers add.
+``--concurrency 1`` makes it one sequential request at a time.
 
     python benchmarks/bench_request_cpu.py
     python benchmarks/bench_request_cpu.py --n 500 --rounds 3 --backends httpx
@@ -156,6 +159,49 @@ async def raw_aiohttp_round(url: str, n: int, concurrency: int) -> tuple[float, 
         )
 
 
+async def wire_round(url: str, n: int, concurrency: int) -> tuple[float, float]:
+    """CPU µs per send and per status read through the aiohttp wire alone.
+
+    A diagnostic: `AiohttpWire.exchange` called as the Requester calls it,
+    with nothing of the library above it (no input checks, no retry logic,
+    no parsing into a model). The library row minus this row is what those
+    layers cost; this row minus raw aiohttp is what the wire adds to aiohttp.
+    """
+    from iprogsms_async._redact import Secret  # noqa: PLC0415 -- diagnostic
+    from iprogsms_async._response import RequestContext  # noqa: PLC0415
+
+    async with IProgSMS(h.TOKEN, base_url=url, http_backend="aiohttp") as client:
+        wire = client._shared.wire  # noqa: SLF001 -- a diagnostic of the internals
+        timeout = client.timeout
+        secret = Secret(h.TOKEN)
+        send_url, status_url = url + "/sms_messages", url + "/sms_messages/status"
+        sending = RequestContext("POST", send_url, sends_sms=True, secret=secret)
+        reading = RequestContext("GET", status_url, sends_sms=False, secret=secret)
+
+        async def send(i: int) -> object:
+            body = {
+                "api_token": h.TOKEN,
+                "phone_number": f"0917{i % 10_000_000:07d}",
+                "message": h.MESSAGE,
+            }
+            answer = await wire.exchange(
+                "POST", send_url, None, body, timeout, 100.0, sending
+            )
+            return answer.content
+
+        async def status(_: int) -> object:
+            query = {"message_id": "iSms-1", "api_token": h.TOKEN}
+            answer = await wire.exchange(
+                "GET", status_url, query, None, timeout, 100.0, reading
+            )
+            return answer.content
+
+        return (
+            await _drive(send, n, concurrency),
+            await _drive(status, n, concurrency),
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--n", type=int, default=3000, help="requests per round")
@@ -177,9 +223,13 @@ def main() -> None:
         for backend in backends:
             raw: list[tuple[float, float]] = []
             lib: list[tuple[float, float, float]] = []
+            wired: list[tuple[float, float]] = []
             for _ in range(args.rounds):
                 if backend == "aiohttp":
                     raw_run = raw_aiohttp_round(server.url, args.n, args.concurrency)
+                    wired.append(
+                        asyncio.run(wire_round(server.url, args.n, args.concurrency))
+                    )
                 else:
                     raw_run = raw_round(server.url, args.n, args.concurrency)
                 raw.append(asyncio.run(raw_run))
@@ -205,6 +255,21 @@ def main() -> None:
                         f"{lib_cpu:,.0f}",
                         h.ratio(lib_cpu, raw_cpu),
                         target,
+                    )
+                )
+            for operation, column in (("sms.send", 0), ("sms.status", 1)):
+                if not wired:
+                    break
+                raw_cpu = h.median([r[column] for r in raw])
+                wire_cpu = h.median([r[column] for r in wired])
+                rows.append(
+                    (
+                        backend,
+                        f"{operation}: the wire alone, no library above it",
+                        f"{raw_cpu:,.0f} (raw {backend})",
+                        f"{wire_cpu:,.0f}",
+                        h.ratio(wire_cpu, raw_cpu),
+                        "(diagnostic; none)",
                     )
                 )
     h.table(

@@ -38,7 +38,7 @@ from aiohttp.helpers import set_exception
 from aiohttp.http_writer import StreamWriter
 
 from ._decoding import ACCEPTED, Decoding, decoding_for
-from ._keepalive import has_pending_input, server_idle_limit
+from ._keepalive import InputWatch, server_idle_limit
 from ._loop import refuse_trio
 from ._redact import redact_foreign
 from ._wire import (
@@ -125,9 +125,14 @@ def _translated(exc: BaseException) -> httpx.TransportError:
 class _Kept:
     """What `FreshConnector` knows of one connection it keeps alive."""
 
-    __slots__ = ("limit", "since")
+    __slots__ = ("limit", "since", "watch")
 
-    def __init__(self) -> None:
+    def __init__(self, protocol: ResponseHandler) -> None:
+        transport = protocol.transport
+        self.watch = InputWatch(
+            None if transport is None else transport.get_extra_info("socket")
+        )
+        """Its socket, looked at for the server's close before each reuse."""
         self.since = 0.0
         """When it last went idle (`time.monotonic`)."""
         self.limit: float | None = None
@@ -191,7 +196,7 @@ class _LookingRequest(aiohttp.ClientRequest):
         protocol = conn.protocol
         if handout is not None and handout.unchecked and protocol is handout.protocol:
             handout.unchecked = False
-            if _closed(protocol):
+            if _closed(protocol, handout.kept):
                 failure = aiohttp.ClientConnectionError(
                     "the server closed the kept-alive connection: request not written"
                 )
@@ -200,12 +205,12 @@ class _LookingRequest(aiohttp.ClientRequest):
         await super().write_bytes(writer, conn, *args, **kwargs)
 
 
-def _closed(protocol: ResponseHandler) -> bool:
+def _closed(protocol: ResponseHandler, kept: _Kept) -> bool:
     """Whether an idle connection's server has closed it (or broken protocol)."""
     transport = protocol.transport
     if transport is None or transport.is_closing():
         return True
-    return has_pending_input(transport.get_extra_info("socket"))
+    return kept.watch.pending()
 
 
 _HEADERS_WAIT_FOR_BODY = hasattr(StreamWriter, "send_headers")
@@ -245,7 +250,7 @@ class FreshConnector(aiohttp.TCPConnector):
             kept = self._kept.get(protocol)
             reused = kept is not None
             if kept is None:
-                kept = self._kept[protocol] = _Kept()
+                kept = self._kept[protocol] = _Kept(protocol)
             elif not self._reusable(protocol, kept):
                 connection.close()
                 continue
@@ -258,7 +263,7 @@ class FreshConnector(aiohttp.TCPConnector):
         limit = kept.limit
         if limit is not None and time.monotonic() - kept.since > limit:
             return False
-        return not _closed(protocol)
+        return not _closed(protocol, kept)
 
 
 _dumps = functools.partial(
