@@ -29,6 +29,9 @@ class ServerPause:
 
     async def wait(self) -> None:
         """Return once no pause is in force; at once (no checkpoint) when none is."""
+        if not self._until:  # never paused, or seen over: no clock to read
+            return
         # A pause may be extended while we sleep, so look again after each sleep.
         while (left := self._until - anyio.current_time()) > 0:  # noqa: ASYNC110
             await anyio.sleep(left)
+        self._until = 0.0

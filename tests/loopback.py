@@ -216,6 +216,9 @@ class _RawHandler(socketserver.StreamRequestHandler):
         if answer:
             self.wfile.write(answer)
             self.wfile.flush()
+        if self.server.keep_open:
+            while self.rfile.read(1):  # until the client closes
+                pass
         # One answer a connection: then it is closed, whatever the answer said.
         self.connection.shutdown(socket.SHUT_RDWR)
 
@@ -225,18 +228,24 @@ class _RawServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     request_queue_size = 128
     respond: Callable[[RawRequest], bytes]
+    keep_open: bool
 
 
 @contextmanager
-def serve_raw(respond: Callable[[RawRequest], bytes]) -> Iterator[str]:
+def serve_raw(
+    respond: Callable[[RawRequest], bytes], *, keep_open: bool = False
+) -> Iterator[str]:
     """Answer each request with ``respond(request)``, byte for byte; yield the base URL.
 
     The connection is closed after each answer (an empty answer drops it
-    unanswered), so every request opens a new one. ``respond`` runs in the
-    server's threads and may be swapped while serving (``server.respond``).
+    unanswered), so every request opens a new one; with ``keep_open`` only
+    once the client has closed it (an answer cut short then ends in the
+    client's read timeout, not in a close). ``respond`` runs in the server's
+    threads and may be swapped while serving (``server.respond``).
     """
     server = _RawServer(("127.0.0.1", 0), _RawHandler)
     server.respond = respond
+    server.keep_open = keep_open
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -15,7 +15,7 @@ from iprogsms_async.testing import FakeGateway, Faults
 from .conftest import numbers
 from .test_load import check_accounting
 
-pytest.importorskip("httpx_aiohttp")
+pytest.importorskip("aiohttp")
 
 pytestmark = pytest.mark.anyio
 
