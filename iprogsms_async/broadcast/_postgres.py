@@ -143,11 +143,16 @@ CREATE TABLE IF NOT EXISTS iprogsms_texts (
     PRIMARY KEY (broadcast, text_digest)
 )""",
 )
+# A whole commit's rows in one statement, as arrays (`upsert_parameters`): one
+# round trip, and a third of executemany's CPU in the client, where it holds
+# the GIL against the event loop (benchmarks/RESULTS.md, issue 14's section).
 _UPSERT = """
 INSERT INTO iprogsms_recipients AS r
     (broadcast, phone_number, text_digest, state, message_id, status, error,
      updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, to_timestamp(%s))
+SELECT %s, n, d, s, m, st, e, to_timestamp(t)
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+            %s::text[], %s::float8[]) AS u(n, d, s, m, st, e, t)
 ON CONFLICT (broadcast, phone_number, text_digest) DO UPDATE SET
     state = excluded.state,
     message_id = COALESCE(excluded.message_id, r.message_id),
@@ -437,9 +442,28 @@ def _load(connection: Connection, name: str) -> dict[Key, JournalEntry]:
     }
 
 
+_ROW_FIELDS = 7  # of a `Row`: an array of each in `_UPSERT`
+
+
 def _write(connection: Connection, name: str, rows: list[Row]) -> None:
-    with connection.transaction(), connection.cursor() as cursor:
-        cursor.executemany(_UPSERT, [(name, *row) for row in rows])
+    connection.execute(_UPSERT, upsert_parameters(name, rows))
+
+
+def upsert_parameters(name: str, rows: list[Row]) -> tuple[object, ...]:
+    """`_UPSERT`'s parameters for ``rows``: the name, then one array a column.
+
+    PostgreSQL updates a row at most once a statement, so the rows of one
+    key become one first, as writing them in order would leave it: the last
+    row's state, status, error and time, and the last message id given.
+    """
+    folded: dict[Key, Row] = {}
+    for row in rows:
+        earlier = folded.get((row[0], row[1]))
+        if earlier is not None and row[3] is None:
+            row = (*row[:3], earlier[3], *row[4:])  # noqa: PLW2901 -- the folded row
+        folded[row[0], row[1]] = row
+    kept = folded.values()
+    return (name, *([row[i] for row in kept] for i in range(_ROW_FIELDS)))
 
 
 # Each chunk in key order: two planners of one input lock the same rows in the

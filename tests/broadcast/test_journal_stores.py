@@ -17,6 +17,7 @@ import time
 from contextlib import closing
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from iprogsms_async import ConfigurationError, JournalError
@@ -247,6 +248,181 @@ async def test_later_rows_of_a_batch_win_and_keep_the_message_id(store):
     journal.record(key(1), STATE_FINAL, status="delivered")  # no id given
     await journal.aclose()
     assert store.rows()[key(1)] == (STATE_FINAL, "m-1", "delivered", None)
+
+
+async def test_many_rows_of_a_key_in_one_batch_end_as_written_in_order(store):
+    journal = await store.open()
+    journal.flush_every = 3600.0
+    await journal.intend([key(5)])
+    journal.record(key(5), STATE_ACCEPTED, message_id="m-5")
+    await journal.flush()
+    # One batch, several rows a key, as a broadcast's queue can hold them.
+    await journal.intend([key(1), key(2), key(3)])
+    journal.record(key(1), STATE_ACCEPTED, message_id="m-1")
+    journal.record(key(1), STATE_IN_DOUBT, error="timed out")  # keeps m-1
+    journal.record(key(2), STATE_NOT_SENT, error="refused")
+    journal.record(key(2), STATE_ACCEPTED, message_id="m-2")  # the error goes
+    journal.record(key(3), STATE_ACCEPTED, message_id="m-3")
+    journal.record(key(3), STATE_ACCEPTED, message_id="m-4")  # the later id
+    journal.record(key(4), STATE_NOT_SENT, error="out of credits")
+    journal.record(key(5), STATE_FINAL, status="delivered")  # m-5, committed before
+    await journal.aclose()
+    assert store.rows() == {
+        key(1): (STATE_IN_DOUBT, "m-1", None, "timed out"),
+        key(2): (STATE_ACCEPTED, "m-2", None, None),
+        key(3): (STATE_ACCEPTED, "m-4", None, None),
+        key(4): (STATE_NOT_SENT, None, None, "out of credits"),
+        key(5): (STATE_FINAL, "m-5", "delivered", None),
+    }
+
+
+class GatedWrites:
+    """Holds the journal's first write until ``release``; notes each write's rows."""
+
+    def __init__(self, journal, *, fail_first=False):
+        self.rows = []
+        self.written = 0
+        self.returned = []
+        self._write = journal._write
+        self._fail_first = fail_first
+        self.first_started = anyio.Event()
+        self.release = anyio.Event()
+        journal._write = self.write
+
+    async def write(self, rows):
+        self.rows.append([row[:3] for row in rows])
+        if len(self.rows) == 1:
+            self.first_started.set()
+            await self.release.wait()
+            if self._fail_first:
+                raise JournalError("the first commit failed")
+        await self._write(rows)
+        self.written += 1
+
+    async def intend(self, journal, i):
+        await journal.intend([key(i)])
+        self.returned.append(i)
+
+
+async def until(condition):
+    for _ in range(10_000):
+        if condition():
+            return
+        await anyio.sleep(0.001)
+    raise AssertionError("never happened")
+
+
+async def test_intents_queued_during_a_commit_all_go_into_the_next_one(store):
+    journal = await store.open()
+    gated = GatedWrites(journal)
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(gated.intend, journal, 0)
+            await gated.first_started.wait()
+            for i in range(1, 11):
+                tasks.start_soon(gated.intend, journal, i)
+            await until(lambda: len(journal._queue) == 10)
+            assert gated.returned == []  # nobody returns before its commit
+            gated.release.set()
+        # The first commit, then one for every intent queued while it was in
+        # flight, started as soon as the first ended.
+        assert [len(rows) for rows in gated.rows] == [1, 10]
+        assert journal.commits == 2
+        assert sorted(gated.returned) == list(range(11))
+    finally:
+        await journal.aclose()
+    assert {k: row[0] for k, row in store.rows().items()} == {
+        key(i): STATE_SENDING for i in range(11)
+    }
+
+
+async def test_the_callers_a_commit_covers_return_together(store):
+    # Not one a pass of the event loop, in turn (as a lock's waiters would):
+    # each pass runs every other worker's ready callbacks first.
+    journal = await store.open()
+    gated = GatedWrites(journal)
+    passes = None
+
+    async def count_passes():
+        nonlocal passes
+        while gated.written < 2:  # a pass at a time, so as to start at once
+            await anyio.lowlevel.checkpoint()
+        passes = 0
+        while len(gated.returned) < 11:
+            await anyio.lowlevel.checkpoint()
+            passes += 1
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(gated.intend, journal, 0)
+            await gated.first_started.wait()
+            for i in range(1, 11):
+                tasks.start_soon(gated.intend, journal, i)
+            tasks.start_soon(count_passes)
+            await until(lambda: len(journal._queue) == 10)
+            gated.release.set()
+    finally:
+        await journal.aclose()
+    assert passes is not None
+    assert passes <= 3
+
+
+async def test_a_failed_commit_leaves_its_rows_to_the_next(store):
+    journal = await store.open()
+    gated = GatedWrites(journal, fail_first=True)
+    failed = []
+
+    async def intend_first():
+        try:
+            await journal.intend([key(0)])
+        except JournalError:
+            failed.append(0)
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(intend_first)
+            await gated.first_started.wait()
+            for i in range(1, 4):
+                tasks.start_soon(gated.intend, journal, i)
+            await until(lambda: len(journal._queue) == 3)
+            gated.release.set()
+        # Its caller hears of the failure (its send never goes out); a waiting
+        # caller commits the failed rows with its own, in the next commit.
+        assert failed == [0]
+        assert sorted(gated.returned) == [1, 2, 3]
+        assert [len(rows) for rows in gated.rows] == [1, 4]
+        assert journal.commits == 1
+    finally:
+        await journal.aclose()
+    assert set(store.rows()) == {key(i) for i in range(4)}
+
+
+async def test_a_commit_cancelled_in_flight_leaves_its_rows_to_the_next(store):
+    journal = await store.open()
+    gated = GatedWrites(journal)
+    cancelled = []
+
+    async def intend_first(*, task_status=anyio.TASK_STATUS_IGNORED):
+        with anyio.CancelScope() as scope:
+            task_status.started(scope)
+            await journal.intend([key(0)])
+        if scope.cancelled_caught:
+            cancelled.append(0)
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            first = await tasks.start(intend_first)
+            await gated.first_started.wait()
+            for i in range(1, 4):
+                tasks.start_soon(gated.intend, journal, i)
+            await until(lambda: len(journal._queue) == 3)
+            first.cancel()  # while its commit is in flight
+        assert cancelled == [0]
+        assert sorted(gated.returned) == [1, 2, 3]
+        assert [len(rows) for rows in gated.rows] == [1, 4]
+    finally:
+        await journal.aclose()
+    assert set(store.rows()) == {key(i) for i in range(4)}
 
 
 # --- resume --------------------------------------------------------------------
