@@ -101,6 +101,27 @@ class Stub:
         return ticks / os.sysconf("SC_CLK_TCK")
 
 
+class Meter:
+    """Wall time, this process's CPU time and the stub's CPU time of a run."""
+
+    def __init__(self, stub: Stub) -> None:
+        self._stub = stub
+        self.wall = self.cpu = self.stub_cpu = 0.0
+
+    def __enter__(self) -> None:
+        self._start = (
+            time.perf_counter(),
+            time.process_time(),
+            self._stub.cpu_seconds(),
+        )
+
+    def __exit__(self, *_: object) -> None:
+        wall, cpu, stub_cpu = self._start
+        self.wall = time.perf_counter() - wall
+        self.cpu = time.process_time() - cpu
+        self.stub_cpu = self._stub.cpu_seconds() - stub_cpu
+
+
 def has_uvloop() -> bool:
     """Whether uvloop is installed (the stub can then serve on it)."""
     return _has("uvloop")
@@ -173,7 +194,7 @@ class TLS:
 
 def versions() -> str:
     """The versions of the packages that decide the numbers."""
-    names = ("iprogsms-async", "httpx", "httpcore", "aiohttp", "httpx-aiohttp", "anyio")
+    names = ("iprogsms-async", "httpx", "httpcore", "aiohttp", "anyio")
     return ", ".join(
         f"{name} {importlib.metadata.version(name)}"
         if _has(name)
@@ -260,7 +281,7 @@ class Clock:
 
 def has_aiohttp() -> bool:
     """Whether the ``[aiohttp]`` extra is installed."""
-    return _has("aiohttp") and _has("httpx-aiohttp")
+    return _has("aiohttp")
 
 
 MESSAGE = "Your bill is due on the 8th. Salamat!"
@@ -426,3 +447,31 @@ async def httpx_recipient(http: httpx.AsyncClient, base_url: str, number: str) -
     answer.raise_for_status()
     status: str = answer.json()["message_status"]
     return status
+
+
+# --- a PostgreSQL server for the journal benchmarks -------------------------
+
+
+def postgres_settings(url: str | None) -> str:
+    """The server's version and durability settings, for a benchmark's header."""
+    if url is None:
+        return "no PostgreSQL server"
+    import psycopg  # noqa: PLC0415 -- only with a server
+
+    with psycopg.connect(url) as connection:
+        version, fsync, commit = (
+            connection.execute(f"SHOW {setting}").fetchone()[0]  # type: ignore[index]
+            for setting in ("server_version", "fsync", "synchronous_commit")
+        )
+    return (
+        f"PostgreSQL {version} on 127.0.0.1 (fsync={fsync}, "
+        f"synchronous_commit={commit})"
+    )
+
+
+def drop_broadcast(url: str | None, name: str) -> None:
+    """Delete a round's broadcast from PostgreSQL: a benchmark leaves nothing behind."""
+    import psycopg  # noqa: PLC0415 -- only with a server
+
+    with psycopg.connect(url or "", autocommit=True) as connection:
+        connection.execute("DELETE FROM iprogsms_broadcasts WHERE name = %s", (name,))

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ssl
-import time
 from typing import TYPE_CHECKING, Any
 
 import _harness as h
@@ -46,29 +45,8 @@ HTTPX = "httpx"
 AIOHTTP = "aiohttp"
 
 
-class Meter:
-    """Wall time, this process's CPU time and the stub's CPU time of a run."""
-
-    def __init__(self, stub: h.Stub) -> None:
-        self._stub = stub
-        self.wall = self.cpu = self.stub_cpu = 0.0
-
-    def __enter__(self) -> None:
-        self._start = (
-            time.perf_counter(),
-            time.process_time(),
-            self._stub.cpu_seconds(),
-        )
-
-    def __exit__(self, *_: object) -> None:
-        wall, cpu, stub_cpu = self._start
-        self.wall = time.perf_counter() - wall
-        self.cpu = time.process_time() - cpu
-        self.stub_cpu = self._stub.cpu_seconds() - stub_cpu
-
-
 async def httpx_pool(
-    url: str, n: int, concurrency: int, meter: Meter, size: int
+    url: str, n: int, concurrency: int, meter: h.Meter, size: int
 ) -> int:
     """Workers on one shared httpx pool of ``size`` connections."""
     limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
@@ -80,7 +58,7 @@ async def httpx_pool(
 
 
 async def httpx_per_worker(
-    url: str, n: int, concurrency: int, meter: Meter, context: ssl.SSLContext
+    url: str, n: int, concurrency: int, meter: h.Meter, context: ssl.SSLContext
 ) -> int:
     """Each worker its own httpx client of one connection."""
     numbers = h.numbers(n)
@@ -102,7 +80,7 @@ async def httpx_per_worker(
     return delivered
 
 
-async def aiohttp_loop(url: str, n: int, concurrency: int, meter: Meter) -> int:
+async def aiohttp_loop(url: str, n: int, concurrency: int, meter: h.Meter) -> int:
     """Workers on one aiohttp ``ClientSession``."""
     import aiohttp  # noqa: PLC0415 -- optional
 
@@ -133,7 +111,7 @@ async def aiohttp_loop(url: str, n: int, concurrency: int, meter: Meter) -> int:
 
 
 async def broadcast(
-    url: str, n: int, concurrency: int, meter: Meter, backend: str
+    url: str, n: int, concurrency: int, meter: h.Meter, backend: str
 ) -> int:
     """``client.broadcast`` on one backend; polls come due at once."""
     async with IProgSMS(h.TOKEN, base_url=url, http_backend=backend) as client:  # type: ignore[arg-type]
@@ -149,7 +127,7 @@ async def broadcast(
 
 
 Contender = tuple[
-    str, str, bool, "Callable[[str, int, int, Meter], Coroutine[Any, Any, int]]"
+    str, str, bool, "Callable[[str, int, int, h.Meter], Coroutine[Any, Any, int]]"
 ]
 """Name, transport, whether it is a hand-written loop, and how to run it."""
 
@@ -239,7 +217,7 @@ def _case(
     for _ in range(args.rounds):
         this_round: dict[str, tuple[float, float]] = {}
         for name, _transport, _loop, run in chosen:
-            meter = Meter(server)
+            meter = h.Meter(server)
             delivered = asyncio.run(run(server.url, args.n, concurrency, meter))
             if delivered != args.n:
                 raise RuntimeError(f"{name}: {delivered} of {args.n} delivered")

@@ -41,7 +41,11 @@ import anyio
 
 from iprogsms_async.broadcast._journal import Journal
 from iprogsms_async.broadcast._journal_store import STATE_ACCEPTED, text_digest
-from iprogsms_async.broadcast._postgres import _UPSERT, PostgresJournal
+from iprogsms_async.broadcast._postgres import (
+    _UPSERT,
+    PostgresJournal,
+    upsert_parameters,
+)
 
 if TYPE_CHECKING:
     from iprogsms_async.broadcast._journal_store import BatchingJournal, Row
@@ -55,8 +59,7 @@ class PsycopgAsyncJournal(PostgresJournal):
     writer: Any
 
     async def _write(self, rows: list[Row]) -> None:
-        async with self.writer.transaction(), self.writer.cursor() as cursor:
-            await cursor.executemany(_UPSERT, [(self.name, *row) for row in rows])
+        await self.writer.execute(_UPSERT, upsert_parameters(self.name, rows))
 
     async def _close(self) -> None:
         await self.writer.close()
@@ -70,10 +73,7 @@ class AsyncpgJournal(PostgresJournal):
     upsert = _UPSERT.replace("%s", "{}").format(*(f"${i}" for i in range(1, 9)))
 
     async def _write(self, rows: list[Row]) -> None:
-        async with self.writer.transaction():
-            await self.writer.executemany(
-                self.upsert, [(self.name, *row) for row in rows]
-            )
+        await self.writer.execute(self.upsert, *upsert_parameters(self.name, rows))
 
     async def _close(self) -> None:
         await self.writer.close()
@@ -126,16 +126,8 @@ async def run_one(
     finally:
         await journal.aclose()
         if isinstance(journal, PostgresJournal):
-            forget(url, journal.name)
+            h.drop_broadcast(url, journal.name)
     return 2 * n / elapsed, journal.commits
-
-
-def forget(url: str | None, name: str) -> None:
-    """Delete a round's broadcast: the benchmark leaves nothing behind."""
-    import psycopg  # noqa: PLC0415 -- only with a server
-
-    with psycopg.connect(url or "", autocommit=True) as connection:
-        connection.execute("DELETE FROM iprogsms_broadcasts WHERE name = %s", (name,))
 
 
 def available(store: str, url: str | None) -> str | None:
@@ -150,22 +142,6 @@ def available(store: str, url: str | None) -> str | None:
     except ImportError:
         return f"{module} is not installed"
     return None
-
-
-def server_settings(url: str | None) -> str:
-    if url is None:
-        return "no PostgreSQL server"
-    import psycopg  # noqa: PLC0415 -- only with a server
-
-    with psycopg.connect(url) as connection:
-        version, fsync, commit = (
-            connection.execute(f"SHOW {setting}").fetchone()[0]  # type: ignore[index]
-            for setting in ("server_version", "fsync", "synchronous_commit")
-        )
-    return (
-        f"PostgreSQL {version} on 127.0.0.1 (fsync={fsync}, "
-        f"synchronous_commit={commit})"
-    )
 
 
 def main() -> None:
@@ -196,7 +172,7 @@ def main() -> None:
     h.header(
         "Journal stores: rows a second, intend + record, group commit",
         f"{args.n} recipients a round (2 rows each), concurrency "
-        f"{args.concurrency}, median of {args.rounds}; {server_settings(url)}; "
+        f"{args.concurrency}, median of {args.rounds}; {h.postgres_settings(url)}; "
         f"{h.pin_client()}",
     )
     rows = []

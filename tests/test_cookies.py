@@ -25,8 +25,8 @@ async def test_a_cookie_the_gateway_sets_is_sent_back():
     async with IProgSMS(TOKEN, transport=httpx.MockTransport(gateway)) as client:
         for _ in range(3):
             await client.sms.status("iSms-1")
-        assert isinstance(client._shared.http.cookies, CookiesWhenSet)
-        assert dict(client._shared.http.cookies) == {"lb": "7"}
+        assert isinstance(client._shared.wire.http.cookies, CookiesWhenSet)
+        assert dict(client._shared.wire.http.cookies) == {"lb": "7"}
     # Answers without Set-Cookie left the jar as it was.
     assert seen == [None, "lb=7", "lb=7"]
 

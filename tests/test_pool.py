@@ -268,7 +268,7 @@ async def test_a_request_that_leaves_before_connecting_frees_its_place():
 
 
 def pools_of(client: IProgSMS) -> list[type]:
-    http = client._shared.http
+    http = client._shared.wire.http
     return [
         type(transport._pool)
         for transport in [http._transport, *http._mounts.values()]
@@ -296,7 +296,7 @@ def test_a_proxy_from_the_environment_keeps_httpcore_s_pool(monkeypatch):
 def test_no_proxy_entries_use_the_clients_own_transport(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     monkeypatch.setenv("NO_PROXY", "gateway.test")
-    http = IProgSMS(TOKEN)._shared.http
+    http = IProgSMS(TOKEN)._shared.wire.http
     mine = http._transport
     assert type(mine) is ReservingTransport
     assert http._transport_for_url(httpx.URL("https://gateway.test/api")) is mine
@@ -397,7 +397,7 @@ async def test_under_load_no_connection_is_promised_twice(monkeypatch, no_backof
         async with IProgSMS(
             TOKEN, base_url=base_url(server), limits=httpx.Limits(max_connections=5)
         ) as client:
-            watched.pool = client._shared.http._transport._pool
+            watched.pool = client._shared.wire.http._transport._pool
             count = iter(range(200))
 
             async def worker():

@@ -78,7 +78,7 @@ if TYPE_CHECKING:
     from ._report import BroadcastStatus, ResultStatus
     from ._sender import Sender
 
-__all__ = ["BroadcastRun"]
+__all__ = ["BroadcastRun", "Flow"]
 
 _NEVER = float("inf")
 _YIELD_EVERY = 64
@@ -111,12 +111,39 @@ _Job = Recipient | _Chunk | _Poll
 """What a worker runs: one recipient's send, a chunk's, or a poll."""
 
 
+class Flow:
+    """How far the reader of a run's stream is behind: results handed and taken.
+
+    One object, so that the rounds of a shared worker (``_work``), each a run
+    of its own, and the rows its plan reports share the count of one stream.
+    """
+
+    __slots__ = ("handed", "taken")
+
+    def __init__(self) -> None:
+        self.handed = 0
+        """Results handed to the reader so far."""
+        self.taken = 0
+        """Results the reader has taken so far (counted by the reader)."""
+
+
 class BroadcastRun:
     """One run of a broadcast: reads, sends, polls, and reports each recipient."""
 
     def __init__(
-        self, sender: Sender, recipients: Recipients, config: BroadcastOptions
+        self,
+        sender: Sender,
+        recipients: Recipients,
+        config: BroadcastOptions,
+        *,
+        journal: JournalStore | None = None,
     ) -> None:
+        """A run of ``config`` over ``recipients``, sent through ``sender``.
+
+        ``journal``, when given, is an open journal to use in place of
+        opening ``config.journal`` (a shared worker's, see ``_work``): the
+        run flushes it at the end, and its opener closes it.
+        """
         self._config = config
         self._recipients = recipients
         # The client's road, its sends seen through once on the wire; each
@@ -126,7 +153,8 @@ class BroadcastRun:
         self._sender = sender
         self.estimate: BroadcastEstimate | None = None
         self.tally = Tally(config.on_progress, config.progress_interval)
-        self._journal: JournalStore | None = None
+        self._journal = journal
+        self._owns_journal = journal is None
         self._duplicates = DuplicateTracker(config.message)
         self._now: Callable[[], float] = anyio.current_time
         # The work waiting for a worker: polls by due time, chunks ready for
@@ -156,10 +184,8 @@ class BroadcastRun:
         self._flushing: anyio.Event | None = None
         """Set while a worker hands the outbox over: set when it is done."""
         self._collected: list[BroadcastResult] | None = None
-        self.handed = 0
-        """Results handed to the reader so far."""
-        self.taken = 0
-        """Results the reader has taken so far (counted by the reader)."""
+        self.flow = Flow()
+        """The reader's progress on ``out`` (a stream): see `Flow`."""
         self._out: MemoryObjectSendStream[BroadcastResult] | None = None
         self._random = random.Random()  # noqa: S311 -- jitter, not cryptography
         # The gateway's first refusal for lack of credits: from then on no
@@ -190,8 +216,10 @@ class BroadcastRun:
         config = self._config
         try:
             async with closing:
-                if config.journal is not None and not (
-                    config.dry_run and not journal_exists(config.journal)
+                if (
+                    self._journal is None
+                    and config.journal is not None
+                    and not (config.dry_run and not journal_exists(config.journal))
                 ):
                     self._journal = await open_journal(config.journal, name=config.name)
                 if config.dry_run:
@@ -209,8 +237,10 @@ class BroadcastRun:
                     self._settle_leftovers()  # calls on_result, which may raise
                 finally:
                     try:
-                        if self._journal is not None:
+                        if self._journal is not None and self._owns_journal:
                             await self._journal.aclose()
+                        elif self._journal is not None:
+                            await self._journal.flush()
                     finally:
                         self.tally.finish()
 
@@ -376,7 +406,7 @@ class BroadcastRun:
     async def _read_one(self) -> Recipient | _Chunk | None:
         """Read one recipient: its send, or None if it needs none (or input ended)."""
         self._unyielding += 1
-        if self.handed > self.taken or self._unyielding >= _YIELD_EVERY:
+        if (flow := self.flow).handed > flow.taken or self._unyielding >= _YIELD_EVERY:
             # The reader of the results is behind (a transport that never
             # yields, a mock's, lets one worker run on), or many recipients
             # have been read since a worker last let the others run.
@@ -479,7 +509,16 @@ class BroadcastRun:
         try:
             if keys is not None and self._out_of_credits is None:
                 assert journal is not None  # noqa: S101 -- keys only with one
-                await journal.intend([key for key in keys if key is not None])
+                taken = await journal.intend([key for key in keys if key is not None])
+                if len(taken) < len(recipients):
+                    # A shared worker sends only the recipients it still
+                    # holds: another worker took the rest (see _claims).
+                    held = set(taken)
+                    kept = [i for i, key in enumerate(keys) if key in held]
+                    recipients = [recipients[i] for i in kept]
+                    keys = [keys[i] for i in kept]
+                    if not recipients:
+                        return
             if self._out_of_credits is not None:
                 # The account ran out while this send waited: it never left.
                 self._not_sent(recipients, self._out_of_credits)
@@ -709,7 +748,7 @@ class BroadcastRun:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             self._outbox.clear()  # the reader left: on_result has them all
         else:
-            self.handed += 1
+            self.flow.handed += 1
         return True
 
     async def _flush_outbox(self) -> None:
@@ -734,7 +773,7 @@ class BroadcastRun:
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     self._outbox.clear()  # the reader left: on_result has them
                     return
-                self.handed += 1
+                self.flow.handed += 1
         finally:
             self._flushing = None
             flushed.set()

@@ -160,8 +160,13 @@ class JournalStore(Protocol):
         """
         ...
 
-    async def intend(self, keys: list[Key]) -> None:
-        """Commit that these sends are about to go out, before they do."""
+    async def intend(self, keys: list[Key]) -> list[Key]:
+        """Commit that these sends are about to go out, before they do.
+
+        Returns the keys to send: all of them, except on a shared worker's
+        journal (``_claims.SharedJournal``), which takes only the recipients
+        this worker still holds, and returns those.
+        """
         ...
 
     def record(
@@ -208,7 +213,7 @@ class BatchingJournal(ABC):
 
     def __init__(self, known: dict[Key, JournalEntry]) -> None:
         self._known = known
-        self._lock = anyio.Lock()
+        self._writing: anyio.Event | None = None  # set when the commit in flight ends
         self._queue: list[Row] = []
         self._queued = 0  # rows ever queued: a ticket for group commits
         self._committed = 0
@@ -224,10 +229,11 @@ class BatchingJournal(ABC):
         """
         return self._known.get((phone_number, digest))
 
-    async def intend(self, keys: list[Key]) -> None:
+    async def intend(self, keys: list[Key]) -> list[Key]:
         """Record that these sends are about to go out, durably, before they do.
 
-        Concurrent callers share one commit (group commit).
+        Concurrent callers share one commit (group commit). Returns ``keys``:
+        every one of them may be sent.
         """
         now = time.time()
         self._queue.extend(
@@ -236,6 +242,7 @@ class BatchingJournal(ABC):
         )
         self._queued += len(keys)
         await self._commit_through(self._queued)
+        return keys
 
     def record(
         self,
@@ -283,22 +290,38 @@ class BatchingJournal(ABC):
             await self._close()
 
     async def _commit_through(self, ticket: int) -> None:
-        async with self._lock:
-            if self._committed >= ticket:
-                return  # another caller's commit included these rows
+        """Return once a commit has covered the rows queued up to ``ticket``.
+
+        One commit is in flight at a time; whoever waits for one wakes when
+        it ends, all at once, and the first of them still uncovered writes
+        everything queued meanwhile in the next (a pipeline: rows queued
+        while a commit is in flight go into the next one at once). A lock
+        would wake its waiters one per pass of the event loop instead, each
+        of them, covered or not, in turn.
+        """
+        while self._committed < ticket:
+            if self._writing is not None:
+                await self._writing.wait()
+                continue
+            writing = self._writing = anyio.Event()
             rows, self._queue = self._queue, []
             upto = self._queued
             try:
                 await self._write(rows)
             except BaseException:
                 # Cancelled while waiting for the write, or the write failed:
-                # keep the rows, ahead of any queued since, for the next commit.
-                # Writing a row twice is harmless (an upsert of the same state).
+                # keep the rows, ahead of any queued since, for the next commit
+                # (a waiter's, or the next caller's). Writing a row twice is
+                # harmless (an upsert of the same state).
                 self._queue[:0] = rows
                 raise
-            self._committed = upto
-            self.commits += 1
-            self._last_flush = time.monotonic()
+            else:
+                self._committed = upto
+                self.commits += 1
+                self._last_flush = time.monotonic()
+            finally:
+                self._writing = None
+                writing.set()
 
     @abstractmethod
     async def _write(self, rows: list[Row]) -> None:

@@ -142,6 +142,8 @@ def check_item(index: int, item: object, default_message: str | None) -> Recipie
     """Input item ``index``, checked: ready to send, or refused with a reason."""
     raw_number: object
     text: object
+    if isinstance(item, Recipient):
+        return item  # read and checked already, at its own index (a claim's)
     if isinstance(item, str):
         raw_number, text = item, default_message
     elif isinstance(item, Outgoing):

@@ -17,12 +17,14 @@ from ._report import (
     BroadcastReport,
     BroadcastResult,
 )
+from ._work import SharedWork
 
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio brings
     from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from contextlib import AbstractAsyncContextManager
 
     from anyio.streams.memory import MemoryObjectReceiveStream
 
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from ._recipients import Recipients
     from ._sender import Sender
 
-__all__ = ["BroadcastStream", "collect", "open_stream"]
+__all__ = ["BroadcastStream", "collect", "collect_stream", "open_stream"]
 
 
 class BroadcastStream:
@@ -43,7 +45,9 @@ class BroadcastStream:
     __slots__ = ("_receive", "_run")
 
     def __init__(
-        self, run: BroadcastRun, receive: MemoryObjectReceiveStream[BroadcastResult]
+        self,
+        run: BroadcastRun | SharedWork,
+        receive: MemoryObjectReceiveStream[BroadcastResult],
     ) -> None:
         self._run = run
         self._receive = receive
@@ -72,20 +76,32 @@ class BroadcastStream:
                 raise StopAsyncIteration from None
         except anyio.EndOfStream:
             raise StopAsyncIteration from None
-        self._run.taken += 1
+        self._run.flow.taken += 1
         return result
 
 
 @asynccontextmanager
 async def open_stream(
-    sender: Sender, recipients: Recipients, config: BroadcastOptions
+    sender: Sender,
+    recipients: Recipients | None,
+    config: BroadcastOptions,
+    *,
+    plan_only: bool = False,
 ) -> AsyncIterator[BroadcastStream]:
     """Run a broadcast through ``sender`` for the life of the ``async with`` block.
 
     Leaving the block before the stream ends cancels the broadcast, which
-    drains: sends on the wire finish and are recorded, then it stops.
+    drains: sends on the wire finish and are recorded, then it stops. With
+    ``config.shared``, this process is one worker of the broadcast (see
+    ``_work``): ``recipients`` (None to join without) are planned, once;
+    ``plan_only`` plans them and sends nothing.
     """
-    run = BroadcastRun(sender, recipients, config)
+    run: BroadcastRun | SharedWork
+    if config.shared:
+        run = SharedWork(sender, recipients, config, plan_only=plan_only)
+    else:
+        assert recipients is not None  # noqa: S101 -- only a worker joins without
+        run = BroadcastRun(sender, recipients, config)
     send, receive = anyio.create_memory_object_stream[BroadcastResult](
         config.concurrency
     )
@@ -113,7 +129,11 @@ async def collect(
     The results go straight into a list, with no stream and no reader to
     wait for. An `InsufficientCreditsError` carries the report of every
     recipient, so that who was texted is never lost with the return value.
+    With ``config.shared``, this process is one worker of the broadcast, run
+    as `open_stream` runs it (see `collect_stream`).
     """
+    if config.shared:
+        return await collect_stream(open_stream(sender, recipients, config))
     run = BroadcastRun(sender, recipients, config)
     results: list[BroadcastResult] = []
     try:
@@ -129,8 +149,33 @@ async def collect(
     return _report(results, run.estimate)
 
 
+async def collect_stream(
+    opening: AbstractAsyncContextManager[BroadcastStream],
+) -> BroadcastReport:
+    """Read the stream ``opening`` opens to its end; every result in input order.
+
+    For the runs that go through a stream (a shared worker, its plan step).
+    An `InsufficientCreditsError` carries the report of every recipient, so
+    that who was texted is never lost with the return value.
+    """
+    results: list[BroadcastResult] = []
+    stream: BroadcastStream | None = None
+    try:
+        async with opening as stream:
+            results.extend([result async for result in stream])
+    except InsufficientCreditsError as error:
+        error.report = _report(results, _estimate(stream))
+        raise
+    return _report(results, _estimate(stream))
+
+
 def _report(
     results: list[BroadcastResult], estimate: BroadcastEstimate | None
 ) -> BroadcastReport:
     results.sort(key=lambda result: result.index)
     return BroadcastReport(results, estimate=estimate)
+
+
+def _estimate(stream: BroadcastStream | None) -> BroadcastEstimate | None:
+    """The estimate of ``stream``; None if it never opened."""
+    return None if stream is None else stream.estimate

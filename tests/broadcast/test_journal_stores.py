@@ -17,10 +17,12 @@ import time
 from contextlib import closing
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from iprogsms_async import ConfigurationError, JournalError
 from iprogsms_async.broadcast import ACCEPTED, UNKNOWN
+from iprogsms_async.broadcast._claims import SharedJournal
 from iprogsms_async.broadcast._journal import Journal
 from iprogsms_async.broadcast._journal_store import (
     STATE_ACCEPTED,
@@ -32,7 +34,11 @@ from iprogsms_async.broadcast._journal_store import (
     JournalEntry,
     text_digest,
 )
-from iprogsms_async.broadcast._postgres import PostgresJournal
+from iprogsms_async.broadcast._postgres import (
+    STATE_CLAIMED,
+    STATE_PLANNED,
+    PostgresJournal,
+)
 from iprogsms_async.broadcast._stores import journal_status, open_journal
 from iprogsms_async.testing import FakeGateway, Faults
 
@@ -167,7 +173,9 @@ def store(request, tmp_path):
 
 async def test_intend_is_committed_before_it_returns(store):
     journal = await store.open()
-    await journal.intend([key(1), key(2)])
+    # A run of its own may send every key it intends (a shared worker's
+    # journal returns only those it still holds: test_shared.py).
+    assert await journal.intend([key(1), key(2)]) == [key(1), key(2)]
     if store.kind == "postgres":  # visible to another session while running
         assert store.rows()[key(1)][0] == STATE_SENDING
     store.crash(journal)
@@ -240,6 +248,181 @@ async def test_later_rows_of_a_batch_win_and_keep_the_message_id(store):
     journal.record(key(1), STATE_FINAL, status="delivered")  # no id given
     await journal.aclose()
     assert store.rows()[key(1)] == (STATE_FINAL, "m-1", "delivered", None)
+
+
+async def test_many_rows_of_a_key_in_one_batch_end_as_written_in_order(store):
+    journal = await store.open()
+    journal.flush_every = 3600.0
+    await journal.intend([key(5)])
+    journal.record(key(5), STATE_ACCEPTED, message_id="m-5")
+    await journal.flush()
+    # One batch, several rows a key, as a broadcast's queue can hold them.
+    await journal.intend([key(1), key(2), key(3)])
+    journal.record(key(1), STATE_ACCEPTED, message_id="m-1")
+    journal.record(key(1), STATE_IN_DOUBT, error="timed out")  # keeps m-1
+    journal.record(key(2), STATE_NOT_SENT, error="refused")
+    journal.record(key(2), STATE_ACCEPTED, message_id="m-2")  # the error goes
+    journal.record(key(3), STATE_ACCEPTED, message_id="m-3")
+    journal.record(key(3), STATE_ACCEPTED, message_id="m-4")  # the later id
+    journal.record(key(4), STATE_NOT_SENT, error="out of credits")
+    journal.record(key(5), STATE_FINAL, status="delivered")  # m-5, committed before
+    await journal.aclose()
+    assert store.rows() == {
+        key(1): (STATE_IN_DOUBT, "m-1", None, "timed out"),
+        key(2): (STATE_ACCEPTED, "m-2", None, None),
+        key(3): (STATE_ACCEPTED, "m-4", None, None),
+        key(4): (STATE_NOT_SENT, None, None, "out of credits"),
+        key(5): (STATE_FINAL, "m-5", "delivered", None),
+    }
+
+
+class GatedWrites:
+    """Holds the journal's first write until ``release``; notes each write's rows."""
+
+    def __init__(self, journal, *, fail_first=False):
+        self.rows = []
+        self.written = 0
+        self.returned = []
+        self._write = journal._write
+        self._fail_first = fail_first
+        self.first_started = anyio.Event()
+        self.release = anyio.Event()
+        journal._write = self.write
+
+    async def write(self, rows):
+        self.rows.append([row[:3] for row in rows])
+        if len(self.rows) == 1:
+            self.first_started.set()
+            await self.release.wait()
+            if self._fail_first:
+                raise JournalError("the first commit failed")
+        await self._write(rows)
+        self.written += 1
+
+    async def intend(self, journal, i):
+        await journal.intend([key(i)])
+        self.returned.append(i)
+
+
+async def until(condition):
+    for _ in range(10_000):
+        if condition():
+            return
+        await anyio.sleep(0.001)
+    raise AssertionError("never happened")
+
+
+async def test_intents_queued_during_a_commit_all_go_into_the_next_one(store):
+    journal = await store.open()
+    gated = GatedWrites(journal)
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(gated.intend, journal, 0)
+            await gated.first_started.wait()
+            for i in range(1, 11):
+                tasks.start_soon(gated.intend, journal, i)
+            await until(lambda: len(journal._queue) == 10)
+            assert gated.returned == []  # nobody returns before its commit
+            gated.release.set()
+        # The first commit, then one for every intent queued while it was in
+        # flight, started as soon as the first ended.
+        assert [len(rows) for rows in gated.rows] == [1, 10]
+        assert journal.commits == 2
+        assert sorted(gated.returned) == list(range(11))
+    finally:
+        await journal.aclose()
+    assert {k: row[0] for k, row in store.rows().items()} == {
+        key(i): STATE_SENDING for i in range(11)
+    }
+
+
+async def test_the_callers_a_commit_covers_return_together(store):
+    # Not one a pass of the event loop, in turn (as a lock's waiters would):
+    # each pass runs every other worker's ready callbacks first.
+    journal = await store.open()
+    gated = GatedWrites(journal)
+    passes = None
+
+    async def count_passes():
+        nonlocal passes
+        while gated.written < 2:  # a pass at a time, so as to start at once
+            await anyio.lowlevel.checkpoint()
+        passes = 0
+        while len(gated.returned) < 11:
+            await anyio.lowlevel.checkpoint()
+            passes += 1
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(gated.intend, journal, 0)
+            await gated.first_started.wait()
+            for i in range(1, 11):
+                tasks.start_soon(gated.intend, journal, i)
+            tasks.start_soon(count_passes)
+            await until(lambda: len(journal._queue) == 10)
+            gated.release.set()
+    finally:
+        await journal.aclose()
+    assert passes is not None
+    assert passes <= 3
+
+
+async def test_a_failed_commit_leaves_its_rows_to_the_next(store):
+    journal = await store.open()
+    gated = GatedWrites(journal, fail_first=True)
+    failed = []
+
+    async def intend_first():
+        try:
+            await journal.intend([key(0)])
+        except JournalError:
+            failed.append(0)
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(intend_first)
+            await gated.first_started.wait()
+            for i in range(1, 4):
+                tasks.start_soon(gated.intend, journal, i)
+            await until(lambda: len(journal._queue) == 3)
+            gated.release.set()
+        # Its caller hears of the failure (its send never goes out); a waiting
+        # caller commits the failed rows with its own, in the next commit.
+        assert failed == [0]
+        assert sorted(gated.returned) == [1, 2, 3]
+        assert [len(rows) for rows in gated.rows] == [1, 4]
+        assert journal.commits == 1
+    finally:
+        await journal.aclose()
+    assert set(store.rows()) == {key(i) for i in range(4)}
+
+
+async def test_a_commit_cancelled_in_flight_leaves_its_rows_to_the_next(store):
+    journal = await store.open()
+    gated = GatedWrites(journal)
+    cancelled = []
+
+    async def intend_first(*, task_status=anyio.TASK_STATUS_IGNORED):
+        with anyio.CancelScope() as scope:
+            task_status.started(scope)
+            await journal.intend([key(0)])
+        if scope.cancelled_caught:
+            cancelled.append(0)
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            first = await tasks.start(intend_first)
+            await gated.first_started.wait()
+            for i in range(1, 4):
+                tasks.start_soon(gated.intend, journal, i)
+            await until(lambda: len(journal._queue) == 3)
+            first.cancel()  # while its commit is in flight
+        assert cancelled == [0]
+        assert sorted(gated.returned) == [1, 2, 3]
+        assert [len(rows) for rows in gated.rows] == [1, 4]
+    finally:
+        await journal.aclose()
+    assert set(store.rows()) == {key(i) for i in range(4)}
 
 
 # --- resume --------------------------------------------------------------------
@@ -550,7 +733,8 @@ async def test_a_lost_database_connection_is_a_journal_error(postgres_url):
         await journal.intend([key(1)])
 
 
-# --- claims: what many workers on one PostgreSQL broadcast will use ----------------
+# --- claims: many workers on one PostgreSQL broadcast (tests/broadcast/test_shared.py
+# runs whole workers) ------------------------------------------------------------------
 
 
 def plan_rows(count):
@@ -558,8 +742,16 @@ def plan_rows(count):
     return [(i, f"0917{i:07d}", "Hi" if i % 2 else "Hello") for i in range(count)]
 
 
-async def planned(postgres_url, count):
-    journal = await PostgresJournal.open(postgres_url, name="b", shared=True)
+def claimed_rows(batch):
+    return [(c.position, c.phone_number, c.message) for c in batch]
+
+
+async def join(postgres_url, worker, lease=60.0):
+    return await SharedJournal.join(postgres_url, name="b", worker=worker, lease=lease)
+
+
+async def planned(postgres_url, count, worker="planner"):
+    journal = await join(postgres_url, worker)
     assert await journal.plan(plan_rows(count)) == count
     return journal
 
@@ -573,8 +765,8 @@ async def test_planning_twice_adds_nothing(postgres_url):
 
 
 async def test_workers_claim_disjoint_batches_in_input_order(postgres_url):
-    first = await planned(postgres_url, 30)
-    second = await PostgresJournal.open(postgres_url, name="b", shared=True)
+    first = await planned(postgres_url, 30, worker="w1")
+    second = await join(postgres_url, "w2")
     claims = {}
     try:
         async with anyio.create_task_group() as tasks:
@@ -582,8 +774,8 @@ async def test_workers_claim_disjoint_batches_in_input_order(postgres_url):
 
                 async def claim(worker=worker, journal=journal):
                     batches = []
-                    while batch := await journal.claim(worker, limit=4, lease=60):
-                        batches.extend(batch)
+                    while batch := await journal.claim(4):
+                        batches.extend(claimed_rows(batch))
                     claims[worker] = batches
 
                 tasks.start_soon(claim)
@@ -598,25 +790,61 @@ async def test_workers_claim_disjoint_batches_in_input_order(postgres_url):
 
 async def test_a_lapsed_claim_is_claimed_again_but_a_started_send_never(postgres_url):
     journal = await planned(postgres_url, 4)
+    dead = await join(postgres_url, "dead-worker", lease=0.001)
+    w2 = await join(postgres_url, "w2", lease=0.001)
+    w3 = await join(postgres_url, "w3")
     try:
-        lapsed = await journal.claim("dead-worker", limit=4, lease=0.0)
-        assert [position for position, _, _ in lapsed] == [0, 1, 2, 3]
+        lapsed = await dead.claim(4)
+        assert [c.position for c in lapsed] == [0, 1, 2, 3]
+        await anyio.sleep(0.05)
         # The next worker finds the leases run out: it claims them all again,
-        # and starts sending two of them.
-        again = await journal.claim("w2", limit=4, lease=0.0)
-        assert again == lapsed
-        await journal.intend(
-            [(number, text_digest(text)) for _, number, text in again[:2]]
-        )
-        assert [p for p, _, _ in await journal.claim("w3", limit=4, lease=60)] == [2, 3]
-        assert await journal.claim("w4", limit=4, lease=60) == []
+        # and starts sending two of them; then it stops renewing its lease.
+        again = await w2.claim(4)
+        assert claimed_rows(again) == claimed_rows(lapsed)
+        started = [c.key for c in again[:2]]
+        assert await w2.intend(started) == started
+        await anyio.sleep(0.05)
+        # w3 claims the two w2 never started, and reaps the two it did:
+        # unknown, to report, never to send.
+        taken = await w3.claim(4)
+        assert [(c.position, c.state) for c in taken] == [
+            (0, STATE_IN_DOUBT),
+            (1, STATE_IN_DOUBT),
+            (2, STATE_CLAIMED),
+            (3, STATE_CLAIMED),
+        ]
+        assert "w2/" not in taken[0].error  # the token given here has no suffix
+        assert "the worker sending it (w2) stopped" in taken[0].error
+        assert await w3.claim(4) == []
+        # The dead worker's late intent takes nothing: w3 holds those rows.
+        assert await dead.intend([c.key for c in lapsed]) == []
     finally:
         await journal.aclose()
+        for worker in (dead, w2, w3):
+            await worker.aclose()
+    # w3 left without sending its two: they went back to the plan.
+    assert states_by_position(postgres_url) == {
+        0: STATE_IN_DOUBT,
+        1: STATE_IN_DOUBT,
+        2: STATE_PLANNED,
+        3: STATE_PLANNED,
+    }
+
+
+def states_by_position(url):
+    import psycopg  # noqa: PLC0415 -- only with a server
+
+    with psycopg.connect(url, autocommit=True) as db:
+        return dict(
+            db.execute(
+                "SELECT position, state FROM iprogsms_recipients WHERE broadcast = 'b'"
+            ).fetchall()
+        )
 
 
 async def test_workers_and_a_run_of_their_own_exclude_each_other(postgres_url):
-    worker = await PostgresJournal.open(postgres_url, name="b", shared=True)
-    other = await PostgresJournal.open(postgres_url, name="b", shared=True)
+    worker = await join(postgres_url, "w1")
+    other = await join(postgres_url, "w2")
     try:
         with pytest.raises(JournalError, match="in use"):
             await PostgresJournal.open(postgres_url, name="b")
@@ -626,6 +854,6 @@ async def test_workers_and_a_run_of_their_own_exclude_each_other(postgres_url):
     alone = await PostgresJournal.open(postgres_url, name="b")
     try:
         with pytest.raises(JournalError, match="in use"):
-            await PostgresJournal.open(postgres_url, name="b", shared=True)
+            await join(postgres_url, "w3")
     finally:
         await alone.aclose()

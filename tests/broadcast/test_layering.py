@@ -12,7 +12,18 @@ from iprogsms_async.broadcast._sender import Sender
 BROADCAST = Path(iprogsms_async.__file__).parent / "broadcast"
 # The core modules the broadcast may import: below the client, above nothing
 # of the broadcast's. Never _client, never the request machinery itself.
-FORBIDDEN = {"_client", "_request", "_sender", "_transports", "_pool", "resources"}
+FORBIDDEN = {
+    "_client",
+    "_request",
+    "_sender",
+    "_transports",
+    "_pool",
+    "_wire",
+    "_httpx",
+    "_aiohttp",
+    "_decoding",
+    "resources",
+}
 
 
 def _imported(path):
