@@ -194,7 +194,7 @@ class TLS:
 
 def versions() -> str:
     """The versions of the packages that decide the numbers."""
-    names = ("iprogsms-async", "httpx", "httpcore", "aiohttp", "httpx-aiohttp", "anyio")
+    names = ("iprogsms-async", "httpx", "httpcore", "aiohttp", "anyio")
     return ", ".join(
         f"{name} {importlib.metadata.version(name)}"
         if _has(name)
@@ -281,7 +281,7 @@ class Clock:
 
 def has_aiohttp() -> bool:
     """Whether the ``[aiohttp]`` extra is installed."""
-    return _has("aiohttp") and _has("httpx-aiohttp")
+    return _has("aiohttp")
 
 
 MESSAGE = "Your bill is due on the 8th. Salamat!"

@@ -15,8 +15,8 @@ workers:
 
 The CPU time a recipient of each, and the differences: library calls minus
 raw httpx is the library's request path (the Requester, response parsing);
-broadcast minus library calls is the engine (scheduler, workers, journal
-calls, tallies, result objects).
+broadcast minus library calls is the engine (workers, journal calls,
+tallies, result objects).
 
 With ``--profile`` it then runs one broadcast under cProfile and prints its
 own CPU time grouped by what it is for, in µs a recipient (the profile's
@@ -108,11 +108,8 @@ CONTENDERS: dict[str, Callable[[int, int, h.Clock], Coroutine[Any, Any, int]]] =
     "client.broadcast": broadcast,
 }
 
-ENGINE = (
-    "engine: the broadcast package (scheduler, workers, journal calls, "
-    "tallies, results)"
-)
-HANDOFF = "scheduler hand-off: anyio memory object streams"
+ENGINE = "engine: the broadcast package (workers, journal calls, tallies, results)"
+HANDOFF = "hand-offs: anyio memory object streams"
 ANYIO = "anyio: task groups, cancel scopes, checkpoints, sleeps"
 SNIFFIO = "sniffio look-ups (current_async_library)"
 LOOP = "asyncio: the event loop, task switches, timers"

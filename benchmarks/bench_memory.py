@@ -13,8 +13,10 @@ transport, which is fast, and leave the gather loop out::
     python benchmarks/bench_memory.py --n 1000000 --transport null \\
         --no-deduplicate --modes floor,stream
 
-Both use the same transport (``--backend``, aiohttp by default when
-installed: the httpx backend gives the same memory picture, only slower).
+Both use the same machinery (``--backend``, aiohttp by default when
+installed: the stream on the aiohttp backend, the gather loop on a raw
+aiohttp session; the httpx backend gives the same memory picture, only
+slower).
 
     python benchmarks/bench_memory.py
     python benchmarks/bench_memory.py --n 20000 --backend httpx
@@ -90,9 +92,14 @@ async def _gather(url: str, n: int, backend: str, concurrency: int) -> int:
     if _SETTINGS["transport"] == "null":
         transport, url = h.null_transport(), NULL_URL
     elif backend == "aiohttp":
-        from iprogsms_async._aiohttp import AiohttpTransport  # noqa: PLC0415
+        import aiohttp  # noqa: PLC0415 -- optional
 
-        transport = AiohttpTransport(limits=httpx.Limits(max_connections=concurrency))
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            statuses = await h.aiohttp_loop(
+                session, url, list(h.numbers(n)), concurrency
+            )
+        return statuses.count("delivered")
     async with httpx.AsyncClient(transport=transport) as http:
         # What such loops usually do: a list of numbers in, a list out.
         statuses = await h.httpx_loop(http, url, list(h.numbers(n)), concurrency)

@@ -61,23 +61,24 @@ class _ReservingPoolBefore(ReservingPool):
 
 
 def _as_before(client: IProgSMS, backend: str) -> None:
-    """Make ``client``'s pool what it was before the keep-alive checks."""
-    transport = client._shared.http._transport  # noqa: SLF001 -- benchmark
+    """Make ``client``'s pool what it was before the keep-alive checks.
+
+    Call it inside the running loop (the aiohttp session is made there).
+    """
+    wire = client._shared.wire  # noqa: SLF001 -- benchmark
     if backend == "httpx":
-        pool = transport._pool  # type: ignore[attr-defined]  # noqa: SLF001
+        pool = wire.http._transport._pool  # type: ignore[attr-defined]  # noqa: SLF001
         pool.__class__ = _ReservingPoolBefore
         pool._keepalive_expiry = BEFORE_EXPIRY  # noqa: SLF001
     else:
-        transport.client = functools.partial(_plain_session, transport)  # type: ignore[attr-defined]
+        wire.session = _plain_session(wire.limits.max_connections)  # type: ignore[attr-defined]
 
 
-def _plain_session(transport: object) -> object:
+def _plain_session(limit: int | None) -> object:
+    """An aiohttp session on a plain ``TCPConnector``: no keep-alive checks."""
     import aiohttp  # noqa: PLC0415 -- optional
 
-    connector = aiohttp.TCPConnector(
-        limit=transport.limits.max_connections,  # type: ignore[attr-defined]
-        keepalive_timeout=BEFORE_EXPIRY,
-    )
+    connector = aiohttp.TCPConnector(limit=limit or 0, keepalive_timeout=BEFORE_EXPIRY)
     return aiohttp.ClientSession(
         connector=connector, cookie_jar=aiohttp.DummyCookieJar()
     )

@@ -4,8 +4,8 @@ Sends ``--n`` texts (POST, JSON answer parsed) at a fixed concurrency through:
 raw httpx with several pool sizes (keep-alive = maximum), the same behind a
 gate that lets only as many requests into the pool as it has connections,
 the same again over the library's `ReservingPool` (gate and pool: what the
-default backend runs), httpx's own default limits, raw aiohttp, and httpx
-over the library's aiohttp transport. For each server latency and
+default backend runs), httpx's own default limits, and raw aiohttp (what
+the aiohttp backend runs on). For each server latency and
 concurrency it prints requests a second, client CPU per request, and
 connections the server saw opened (reconnects show up there). This is what
 chose ``DEFAULT_LIMITS``.
@@ -108,21 +108,6 @@ async def raw_aiohttp(
         )
 
 
-async def httpx_over_aiohttp(
-    url: str, n: int, concurrency: int, verify: ssl.SSLContext | bool
-) -> tuple[float, float]:
-    """httpx over the library's aiohttp transport (as ``http_backend="aiohttp"``)."""
-    from iprogsms_async._aiohttp import AiohttpTransport  # noqa: PLC0415
-
-    transport = AiohttpTransport(limits=_limits(concurrency))
-    if not isinstance(verify, bool):
-        transport.ssl_context = verify
-    async with httpx.AsyncClient(transport=transport) as http:
-        return await _timed(
-            lambda: h.httpx_loop(http, url, h.numbers(n), concurrency, poll=False), n
-        )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--n", type=int, default=1500, help="requests per case")
@@ -197,12 +182,6 @@ def _sweep(
             (
                 f"raw aiohttp, limit={concurrency}",
                 lambda: raw_aiohttp(url, n, concurrency, verify),
-            )
-        )
-        cases.append(
-            (
-                "httpx over aiohttp transport",
-                lambda: httpx_over_aiohttp(url, n, concurrency, verify),
             )
         )
     rates: dict[str, list[float]] = {name: [] for name, _ in cases}

@@ -33,7 +33,6 @@ AREAS = (
     ("/httpx/", "httpx"),
     ("/httpcore/", "httpcore"),
     ("/h11/", "h11"),
-    ("/httpx_aiohttp/", "httpx-aiohttp"),
     ("/aiohttp/", "aiohttp"),
     ("/anyio/", "anyio"),
     ("/cattrs/", "cattrs"),

@@ -1,15 +1,18 @@
-"""httpx over aiohttp: httpx-aiohttp's transport, with failures told apart.
+"""The aiohttp backend's wire: straight on an `aiohttp.ClientSession`, no httpx.
 
 Imported only for ``http_backend="aiohttp"`` (the ``aiohttp`` extra).
+`AiohttpWire` carries each attempt the Requester builds (_wire.py) on one
+session: aiohttp's pool, parser and request objects, and nothing of httpx's
+on the way (httpx's request and response objects on top of aiohttp cost
+more CPU a request than aiohttp itself: ``benchmarks/RESULTS.md``).
 
 The retry rule rests on one distinction: did the request possibly reach the
-gateway? httpx's own transport answers it by its exception classes
-(`httpx.ConnectError`, `httpx.ConnectTimeout` and `httpx.PoolTimeout`: not
-sent; anything else: maybe sent). httpx-aiohttp 0.2 maps aiohttp's errors
-coarsely: a connection the server closed mid-answer becomes
-`httpx.ConnectTimeout`, which would make a send that may have gone out look
-safe to repeat. This transport maps aiohttp's exceptions itself, choosing
-"maybe sent" whenever it cannot be sure.
+gateway? The wire answers it as httpx's own transport would, by raising
+httpx's exception classes (`httpx.ConnectError`, `httpx.ConnectTimeout`:
+not sent; anything else: maybe sent), which `translate` chooses from
+aiohttp's: a failure to connect, or a connection found closed before the
+request was written, is not sent; anything after is "maybe sent", whenever
+it cannot be sure.
 
 Its connector keeps the rules of `._keepalive` (`FreshConnector`, and
 `_LookingRequest` for the last look before writing). aiohttp reuses the
@@ -23,27 +26,43 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import json
 import time
 import weakref
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import anyio
 import httpx
+import yarl
 from aiohttp.helpers import set_exception
 from aiohttp.http_writer import StreamWriter
-from httpx_aiohttp import AiohttpTransport as _BaseTransport
 
-from ._keepalive import has_pending_input, server_idle_limit
+from ._decoding import ACCEPTED, Decoding, decoding_for
+from ._keepalive import InputWatch, server_idle_limit
 from ._loop import refuse_trio
 from ._redact import redact_foreign
+from ._wire import (
+    MAX_BODY_BYTES,
+    TOO_LARGE,
+    Answer,
+    ParsedURLs,
+    declared_too_large,
+    overran,
+    unreadable,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import Mapping
 
     from aiohttp.abc import AbstractStreamWriter
     from aiohttp.client_proto import ResponseHandler
 
-__all__ = ["AiohttpTransport", "FreshConnector", "translate"]
+    from ._errors import ResponseFormatError
+    from ._response import RequestContext
+
+__all__ = ["AiohttpWire", "FreshConnector", "translate"]
 
 # From the most specific to the least: the first match decides.
 _TRANSLATIONS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
@@ -70,62 +89,30 @@ _TRANSLATIONS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...
 def translate(exc: BaseException) -> httpx.TransportError | None:
     """The httpx exception for an aiohttp failure, or None for anything else.
 
-    ``exc`` may be aiohttp's own exception or httpx-aiohttp's translation of
-    it (whose cause is aiohttp's). A translation whose cause is unknown is
-    read as "the request may have reached the server". The text keeps no
-    token: aiohttp's exceptions name the request URL and quote the answer's
-    bad lines, and the translation is raised without them chained.
+    A failure aiohttp met before anything was sent (refused, a connect or
+    pool timeout, a reused connection found closed before writing) becomes
+    one that reads "not sent"; any other reads "maybe sent". The text keeps
+    no token: aiohttp's exceptions name the request URL (a GET's holds it)
+    and quote the answer's bad lines. Raise the translation outside the
+    handler of ``exc`` (`_translated`), so that ``exc`` is not its context.
     """
-    original = exc
-    if isinstance(exc, httpx.TransportError):
-        cause = exc.__cause__
-        if cause is None:
-            return httpx.ReadError(redact_foreign(str(exc)) or type(exc).__name__)
-        original = cause
-    if isinstance(original.__cause__, _StaleConnectionError):
+    if isinstance(exc.__cause__, _StaleConnectionError):
         return httpx.ConnectError(
             "the server had closed the kept-alive connection: request not written"
         )
     for source, target in _TRANSLATIONS:
-        if isinstance(original, source):
-            name = type(original).__name__
+        if isinstance(exc, source):
+            name = type(exc).__name__
             # aiohttp's texts can carry the request URL, and a GET's URL the token.
-            detail = redact_foreign(str(original))
+            detail = redact_foreign(str(exc))
             return target(f"{name}: {detail}" if detail else name)
-    if isinstance(exc, httpx.TransportError):
-        return httpx.ReadError(redact_foreign(str(exc)) or type(exc).__name__)
     return None
 
 
-class _TranslatingStream(httpx.AsyncByteStream):
-    """A response body whose read errors are translated like the request's."""
+_FAILURES = (aiohttp.ClientError, TimeoutError)
 
-    __slots__ = ("_inner",)
-
-    def __init__(self, inner: httpx.AsyncByteStream) -> None:
-        self._inner = inner
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        failure: httpx.TransportError | None = None
-        try:
-            async for chunk in self._inner:
-                yield chunk
-        except _FAILURES as exc:
-            failure = _translated(exc)
-        if failure is not None:
-            raise failure  # outside the handler: see _translated
-
-    async def aclose(self) -> None:
-        failure: httpx.TransportError | None = None
-        try:
-            await self._inner.aclose()
-        except _FAILURES as exc:
-            failure = _translated(exc)
-        if failure is not None:
-            raise failure
-
-
-_FAILURES = (httpx.TransportError, aiohttp.ClientError, TimeoutError)
+_UNSHIELDED = nullcontext()
+"""An attempt's scope when it is not shielded: none (reusable, it keeps no state)."""
 
 
 def _translated(exc: BaseException) -> httpx.TransportError:
@@ -140,14 +127,39 @@ def _translated(exc: BaseException) -> httpx.TransportError:
     return translated
 
 
+class _Kept:
+    """What `FreshConnector` knows of one connection it keeps alive."""
+
+    __slots__ = ("limit", "since", "watch")
+
+    def __init__(self, protocol: ResponseHandler) -> None:
+        transport = protocol.transport
+        self.watch = InputWatch(
+            None if transport is None else transport.get_extra_info("socket")
+        )
+        """Its socket, looked at for the server's close before each reuse."""
+        self.since = 0.0
+        """When it last went idle (`time.monotonic`)."""
+        self.limit: float | None = None
+        """Seconds it may idle, by its server's last ``Keep-Alive``; None: ours."""
+
+    def went_idle(self) -> None:
+        self.since = time.monotonic()
+
+
 class _Handout:
     """The connection `FreshConnector` gave a request; whether to look at it again."""
 
-    __slots__ = ("protocol", "unchecked")
+    __slots__ = ("kept", "protocol", "unchecked")
 
-    def __init__(self, protocol: ResponseHandler, *, reused: bool) -> None:
+    def __init__(self, protocol: ResponseHandler, kept: _Kept, *, reused: bool) -> None:
         self.protocol = protocol
+        self.kept = kept
         self.unchecked = reused
+
+    def note_keep_alive(self, keep_alive: str | None) -> None:
+        """Take the connection's idle limit from its answer's ``Keep-Alive``."""
+        self.kept.limit = server_idle_limit(keep_alive)
 
 
 _handed_out: contextvars.ContextVar[_Handout | None] = contextvars.ContextVar(
@@ -189,7 +201,7 @@ class _LookingRequest(aiohttp.ClientRequest):
         protocol = conn.protocol
         if handout is not None and handout.unchecked and protocol is handout.protocol:
             handout.unchecked = False
-            if _closed(protocol):
+            if _closed(protocol, handout.kept):
                 failure = aiohttp.ClientConnectionError(
                     "the server closed the kept-alive connection: request not written"
                 )
@@ -198,12 +210,12 @@ class _LookingRequest(aiohttp.ClientRequest):
         await super().write_bytes(writer, conn, *args, **kwargs)
 
 
-def _closed(protocol: ResponseHandler) -> bool:
+def _closed(protocol: ResponseHandler, kept: _Kept) -> bool:
     """Whether an idle connection's server has closed it (or broken protocol)."""
     transport = protocol.transport
     if transport is None or transport.is_closing():
         return True
-    return has_pending_input(transport.get_extra_info("socket"))
+    return kept.watch.pending()
 
 
 _HEADERS_WAIT_FOR_BODY = hasattr(StreamWriter, "send_headers")
@@ -219,7 +231,7 @@ class FreshConnector(aiohttp.TCPConnector):
 
     Before it gives a reused connection to a request, it checks the socket
     for the server's close, and the idle time against the server's
-    ``Keep-Alive: timeout=`` (told by `note_keep_alive`). A stale connection
+    ``Keep-Alive: timeout=`` (noted by the wire on its `_Handout`). A stale connection
     is closed and the next one tried, or a new one made. Its own
     ``keepalive_timeout`` expires the rest. `_LookingRequest` looks once more
     when the request is written. Only aiohttp's public connection interface
@@ -229,10 +241,7 @@ class FreshConnector(aiohttp.TCPConnector):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._idle_since: weakref.WeakKeyDictionary[ResponseHandler, float] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._idle_limit: weakref.WeakKeyDictionary[ResponseHandler, float] = (
+        self._kept: weakref.WeakKeyDictionary[ResponseHandler, _Kept] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -243,93 +252,215 @@ class FreshConnector(aiohttp.TCPConnector):
             protocol = connection.protocol
             if protocol is None:  # pragma: no cover -- aiohttp always sets it
                 return connection
-            reused = protocol in self._idle_since
-            if reused and not self._reusable(protocol):
+            kept = self._kept.get(protocol)
+            reused = kept is not None
+            if kept is None:
+                kept = self._kept[protocol] = _Kept(protocol)
+            elif not self._reusable(protocol, kept):
                 connection.close()
                 continue
-            connection.add_callback(functools.partial(self._went_idle, protocol))
-            _handed_out.set(_Handout(protocol, reused=reused))
+            connection.add_callback(kept.went_idle)
+            _handed_out.set(_Handout(protocol, kept, reused=reused))
             return connection
 
-    def note_keep_alive(
-        self, protocol: ResponseHandler, keep_alive: str | None
-    ) -> None:
-        """Take ``protocol``'s idle limit from its last answer's ``Keep-Alive``."""
-        limit = server_idle_limit(keep_alive)
-        if limit is None:
-            self._idle_limit.pop(protocol, None)
-        else:
-            self._idle_limit[protocol] = limit
-
-    def _went_idle(self, protocol: ResponseHandler) -> None:
-        self._idle_since[protocol] = time.monotonic()
-
-    def _reusable(self, protocol: ResponseHandler) -> bool:
+    def _reusable(self, protocol: ResponseHandler, kept: _Kept) -> bool:
         """Whether the idle ``protocol`` may carry a request: open, not expired."""
-        limit = self._idle_limit.get(protocol)
-        if limit is not None and time.monotonic() - self._idle_since[protocol] > limit:
+        limit = kept.limit
+        if limit is not None and time.monotonic() - kept.since > limit:
             return False
-        return not _closed(protocol)
+        return not _closed(protocol, kept)
 
 
-class AiohttpTransport(_BaseTransport):
-    """httpx-aiohttp's transport with one aiohttp session sized by ``limits``.
+_dumps = functools.partial(
+    json.dumps, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+)
+"""A request body's JSON, as httpx writes it: compact, UTF-8, no NaN."""
 
-    The session is created on the first request, inside the running asyncio
-    loop (aiohttp requires one), and closed by `aclose` (the client's).
-    Cookies are left to httpx (aiohttp's jar is a dummy), and the proxy
-    environment is ignored, as httpx ignores it for a transport passed in.
+
+class AiohttpWire:
+    """Attempts on one aiohttp session, sized by ``limits``, with ``headers`` on each.
+
+    The session is made on the first attempt, inside the running asyncio
+    loop (aiohttp requires one; trio is refused there), and closed by
+    `aclose` (the client's). Its TLS context is httpx's default one
+    (certifi's CA bundle), as under the httpx backend. Cookies are not kept
+    (the gateway sets none), and the proxy environment is ignored, as it was
+    when this backend ran httpx over aiohttp.
     """
 
-    def __init__(self, *, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits, trust_env=False, client=self._new_session)
+    __slots__ = (
+        "_headers",
+        "_ssl",
+        "_timeout",
+        "_timeout_of",
+        "_urls",
+        "limits",
+        "session",
+    )
 
-    def _new_session(self) -> aiohttp.ClientSession:
+    def __init__(self, *, limits: httpx.Limits, headers: Mapping[str, str]) -> None:
+        self.limits = limits
+        self._headers = {**headers, "Accept-Encoding": ACCEPTED}
+        self._ssl = httpx.create_ssl_context(trust_env=False)
+        self.session: aiohttp.ClientSession | None = None
+        self._urls = ParsedURLs(yarl.URL)
+        self._timeout_of: httpx.Timeout | None = None
+        self._timeout = aiohttp.ClientTimeout()
+
+    def _open(self) -> aiohttp.ClientSession:
         refuse_trio()
         limits = self.limits
         if limits.keepalive_expiry is None:
-            connector = FreshConnector(
-                limit=limits.max_connections or 0, ssl=self.ssl_context
-            )
+            connector = FreshConnector(limit=limits.max_connections or 0, ssl=self._ssl)
         else:
             connector = FreshConnector(
                 limit=limits.max_connections or 0,
                 keepalive_timeout=limits.keepalive_expiry,
-                ssl=self.ssl_context,
+                ssl=self._ssl,
             )
-        return aiohttp.ClientSession(
+        self.session = session = aiohttp.ClientSession(
             connector=connector,
+            headers=self._headers,
+            auto_decompress=False,  # see _decoding
             cookie_jar=aiohttp.DummyCookieJar(),
+            json_serialize=_dumps,
+            trust_env=False,
             request_class=(
                 _LookingRequest if _HEADERS_WAIT_FOR_BODY else aiohttp.ClientRequest
             ),
         )
+        return session
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` through aiohttp, raising httpx's exception classes."""
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        json: Mapping[str, Any] | None,
+        timeout: httpx.Timeout,  # noqa: ASYNC109 -- each step's, handed to aiohttp
+        deadline: float | None,
+        context: RequestContext,
+        *,
+        shielded: bool = False,
+    ) -> Answer:
+        """Send one request and read its answer (see `Wire.exchange`).
+
+        aiohttp's own total timeout is the deadline: a timer it keeps anyway,
+        cheaper than a cancel scope, and one that holds inside a shielded
+        scope too (it cancels the task itself, and turns that into
+        `TimeoutError` as it leaves). ``shielded``, the shield is the one
+        cancel scope of the attempt.
+        """
+        session = self.session
+        if session is None:
+            session = self._open()
         failure: httpx.TransportError | None = None
         try:
-            response = await super().handle_async_request(request)
+            with anyio.CancelScope(shield=True) if shielded else _UNSHIELDED:
+                # Never follow a redirect: the token would go wherever the
+                # Location header says.
+                response = await session.request(
+                    method,
+                    self._urls.get(url),
+                    params=params,
+                    json=json,
+                    allow_redirects=False,
+                    timeout=self._client_timeout(timeout, deadline),
+                )
+                try:
+                    handout = _handed_out.get()
+                    if handout is not None:  # None on a session not ours (benches)
+                        handout.note_keep_alive(response.headers.get("Keep-Alive"))
+                    content = await _read_capped(response, context)
+                finally:
+                    response.release()
         except _FAILURES as exc:
-            failure = _translated(exc)
+            # aiohttp's total is the one timeout it raises as a bare
+            # TimeoutError (its step timeouts are ClientErrors; a total
+            # that ends while connecting is ConnectionTimeoutError).
+            failure = (
+                _translated(exc)
+                if isinstance(exc, aiohttp.ClientError)
+                else overran(deadline)
+            )
         if failure is not None:
             raise failure  # outside the handler: see _translated
-        self._note_keep_alive(response)
-        stream = response.stream
-        assert isinstance(stream, httpx.AsyncByteStream)  # noqa: S101 -- always
-        response.stream = _TranslatingStream(stream)
-        return response
-
-    def _note_keep_alive(self, response: httpx.Response) -> None:
-        """Tell the connector what ``response`` says of its connection's keep-alive."""
-        handout = _handed_out.get()
-        connector = getattr(self.client, "connector", None)
-        if handout is not None and isinstance(connector, FreshConnector):
-            connector.note_keep_alive(
-                handout.protocol, response.headers.get("keep-alive")
-            )
+        return Answer(response.status, response.headers, content)
 
     async def aclose(self) -> None:
         """Close the aiohttp session, if one was opened."""
-        if isinstance(self.client, aiohttp.ClientSession):
-            await self.client.close()
+        if self.session is not None:
+            await self.session.close()
+
+    def _client_timeout(
+        self, timeout: httpx.Timeout, deadline: float | None
+    ) -> aiohttp.ClientTimeout:
+        """The aiohttp timeouts for httpx's, as httpx-aiohttp mapped them.
+
+        ``connect`` is aiohttp's wait for a connection, pool and connecting
+        both; ``sock_connect`` the connecting; ``sock_read`` each read; and
+        ``total`` the attempt's deadline, which also bounds the writes
+        (aiohttp has no write timeout). Made once per client's timeout.
+        """
+        cached = self._timeout
+        if timeout is not self._timeout_of or cached.total != deadline:
+            cached = self._timeout = aiohttp.ClientTimeout(
+                total=deadline,
+                connect=timeout.pool,
+                sock_connect=timeout.connect,
+                sock_read=timeout.read,
+            )
+            self._timeout_of = timeout
+        return cached
+
+
+async def _read_capped(
+    response: aiohttp.ClientResponse, context: RequestContext
+) -> bytes:
+    """Read the body (decoded), refusing one larger than `MAX_BODY_BYTES`.
+
+    As the httpx backend reads it: an error answer whose body cannot be read
+    (too large, or its ``Content-Encoding`` broken) is still an error answer,
+    its body dropped; a 2xx one is `ResponseFormatError`.
+    """
+    status = response.status
+    answered_error = not 200 <= status < 300
+    headers = response.headers
+    content: bytes | None = None
+    failure: ResponseFormatError | None = None
+    if not declared_too_large(headers.get("Content-Length")):
+        try:
+            content = await _body(
+                response.content, decoding_for(headers.get("Content-Encoding"))
+            )
+        except httpx.DecodingError as exc:
+            failure = unreadable(
+                status, context, f"a body that cannot be decoded: {exc}", exc
+            )
+    if content is not None:
+        return content
+    if answered_error:
+        return b""
+    # Outside the handler: see unreadable.
+    raise failure or unreadable(status, context, TOO_LARGE)
+
+
+async def _body(
+    stream: aiohttp.StreamReader, decoding: Decoding | None
+) -> bytes | None:
+    """The whole body, decoded; None once it comes to more than `MAX_BODY_BYTES`."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await stream.readany():
+        if decoding is not None:
+            chunk = decoding.decode(chunk, MAX_BODY_BYTES - size)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    if decoding is not None:
+        rest = decoding.flush(MAX_BODY_BYTES - size)
+        if size + len(rest) > MAX_BODY_BYTES:
+            return None
+        chunks.append(rest)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

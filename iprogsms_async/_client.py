@@ -10,6 +10,7 @@ import attrs
 import httpx
 
 from ._errors import ClientStateError, ConfigurationError
+from ._httpx import HttpxWire
 from ._ratelimit import BothLimits, RateLimit, RateLimiter
 from ._redact import Secret, install_log_filter
 from ._request import Requester, SharedState
@@ -18,7 +19,7 @@ from ._sender import RequesterSender
 from ._shielding import Shield
 from ._transports import (
     DEFAULT_LIMITS,
-    build_http_client,
+    build_wire,
     check_http_backend,
     gate_for,
 )
@@ -26,7 +27,7 @@ from ._validation import BASE_URL, NON_NEGATIVE_INT, TIMEOUT, TOKEN, TOKEN_VARIA
 from ._version import __version__
 from .broadcast._options import choose_options
 from .broadcast._recipients import check_recipients
-from .broadcast._stream import collect, open_stream
+from .broadcast._stream import collect, collect_stream, open_stream
 from .resources import OTP, SMS, Account, PhoneNumbers, Reminders
 
 if TYPE_CHECKING:
@@ -114,9 +115,9 @@ class IProgSMS:
             (default: 50 connections for httpx, 100 for aiohttp).
         http_backend: The HTTP machinery of the client created here:
             ``"httpx"`` (httpx's own; asyncio and trio) or ``"aiohttp"``
-            (httpx over aiohttp's pool and parser: several times less CPU
-            per request, for bulk sending; asyncio only; needs
-            ``pip install 'iprogsms-async[aiohttp]'``).
+            (straight on an aiohttp session, no httpx on the way: several
+            times less CPU per request, for bulk sending; asyncio only;
+            needs ``pip install 'iprogsms-async[aiohttp]'``).
         rate_limit: Requests a second this client may start, across all its
             tasks (retries included); None for no limit. Or a
             `RedisRateLimit`: one limit and one 429 pause shared by every
@@ -189,11 +190,9 @@ class IProgSMS:
                     "http_client must be an httpx.AsyncClient, not a "
                     f"{type(http_client).__name__}"
                 )
-            shared = SharedState(
-                http=http_client, owns_http=False, foreign_headers=headers
-            )
+            shared = SharedState(wire=HttpxWire(http_client, headers), owns_http=False)
         else:
-            http = build_http_client(
+            wire = build_wire(
                 backend,
                 headers=headers,
                 timeout=settings.timeout,
@@ -201,9 +200,8 @@ class IProgSMS:
                 transport=transport,
             )
             shared = SharedState(
-                http=http,
+                wire=wire,
                 owns_http=True,
-                foreign_headers=None,
                 gate=gate_for(backend, limits, transport),
             )
         install_log_filter()
@@ -278,7 +276,12 @@ class IProgSMS:
             if shared is not None and not isinstance(shared, RateLimiter):
                 own = BothLimits(shared, own)
             settings = attrs.evolve(settings, limiter=own)
-        return RequesterSender(_requester(settings, self._shared), settings.base_url)
+        gate = self._shared.gate  # the pool's size, for a pool of ours
+        return RequesterSender(
+            _requester(settings, self._shared),
+            settings.base_url,
+            gate.size if gate is not None else None,
+        )
 
     async def broadcast(
         self,
@@ -324,11 +327,20 @@ class IProgSMS:
         Everything is checked first, before anything is read or sent:
         ``recipients`` that cannot be read raise `ValidationError`; a wrong
         option raises `ConfigurationError`, and a keyword that is not an
-        option `TypeError`. It runs `broadcast_stream` to the end.
+        option `TypeError`. It runs as `broadcast_stream` does, to the end,
+        its results kept in a list rather than handed to a reader.
+
+        With ``shared=True`` (a ``postgresql://`` ``journal`` and a
+        ``name``), this process is one worker of a broadcast others work on
+        too, on any machines: the recipients are loaded into the journal
+        once, whichever worker comes first, each worker claims its share,
+        and the report holds the recipients this worker settled (see
+        `broadcast_work` to join without the recipients).
         """
-        return await collect(
-            self.broadcast_stream(recipients, options=options, **changes)
-        )
+        check_recipients(recipients)
+        chosen = choose_options(options, changes)
+        sender = self._broadcast_sender(chosen.rate_limit)
+        return await collect(sender, recipients, chosen)
 
     @asynccontextmanager
     async def broadcast_stream(
@@ -355,6 +367,95 @@ class IProgSMS:
         chosen = choose_options(options, changes)
         sender = self._broadcast_sender(chosen.rate_limit)
         async with open_stream(sender, recipients, chosen) as stream:
+            yield stream
+
+    async def broadcast_plan(
+        self,
+        recipients: Recipients,
+        *,
+        options: BroadcastOptions | None = None,
+        **changes: Unpack[BroadcastOptionChanges],
+    ) -> BroadcastReport:
+        """Load a shared broadcast's recipients into its journal; send nothing.
+
+        ::
+
+            await client.broadcast_plan(
+                numbers, message="Hi", journal="postgresql://db/sms", name="june"
+            )
+
+        The explicit plan step of a shared broadcast (``shared=True`` is
+        implied; ``journal``, a ``postgresql://`` URL, and ``name`` are
+        required): the recipients are streamed into the journal in chunks,
+        each added once however many workers plan the same input, and the
+        plan is recorded complete. Workers (`broadcast_work`) send them; a
+        `broadcast` given them with ``shared=True`` plans and works at once.
+
+        Returns:
+            A `BroadcastReport` of the rows no one will send: ``invalid``
+            ones and ``duplicate`` copies, each with its input ``index``.
+        """
+        check_recipients(recipients)
+        chosen = choose_options(options, changes)
+        if not chosen.shared:
+            chosen = chosen.replace(shared=True)
+        sender = self._broadcast_sender(chosen.rate_limit)
+        return await collect_stream(
+            open_stream(sender, recipients, chosen, plan_only=True)
+        )
+
+    async def broadcast_work(
+        self,
+        *,
+        options: BroadcastOptions | None = None,
+        **changes: Unpack[BroadcastOptionChanges],
+    ) -> BroadcastReport:
+        """Join a shared broadcast as one more worker, without its recipients.
+
+        ::
+
+            report = await client.broadcast_work(
+                journal="postgresql://db/sms", name="june-bills", concurrency=20
+            )
+
+        The broadcast's recipients come from its journal, where a worker
+        given them (``client.broadcast(recipients, shared=True, ...)``)
+        loaded them: this one waits for that (up to ``plan_timeout``), then
+        claims batches alongside the other workers, sends and polls them,
+        takes up what a worker that died left (its claims, its polls; its
+        sends on the wire become ``unknown``), and returns once nothing is
+        left for anyone. Takes `BroadcastOptions` as `broadcast` does
+        (``shared=True`` is implied; ``journal``, a ``postgresql://`` URL,
+        and ``name`` are required).
+
+        Returns:
+            A `BroadcastReport` of the recipients this worker settled, each
+            with its ``index`` in the planned input. Every recipient is
+            settled by exactly one worker.
+        """
+        return await collect_stream(
+            self.broadcast_work_stream(options=options, **changes)
+        )
+
+    @asynccontextmanager
+    async def broadcast_work_stream(
+        self,
+        *,
+        options: BroadcastOptions | None = None,
+        **changes: Unpack[BroadcastOptionChanges],
+    ) -> AsyncIterator[BroadcastStream]:
+        """`broadcast_work`, its results iterated as each recipient settles.
+
+        As `broadcast_stream` is to `broadcast`. Leaving the block early
+        cancels this worker, which drains, then hands back what it holds:
+        claims not started go to the other workers at once, and so do the
+        texts it was polling.
+        """
+        chosen = choose_options(options, changes)
+        if not chosen.shared:
+            chosen = chosen.replace(shared=True)
+        sender = self._broadcast_sender(chosen.rate_limit)
+        async with open_stream(sender, None, chosen) as stream:
             yield stream
 
     @property

@@ -28,7 +28,12 @@ import select
 import sys
 from typing import Protocol
 
-__all__ = ["DEFAULT_KEEPALIVE_EXPIRY", "has_pending_input", "server_idle_limit"]
+__all__ = [
+    "DEFAULT_KEEPALIVE_EXPIRY",
+    "InputWatch",
+    "has_pending_input",
+    "server_idle_limit",
+]
 
 DEFAULT_KEEPALIVE_EXPIRY = 4.0
 """Seconds an idle connection is kept for reuse, when the server does not say.
@@ -86,14 +91,34 @@ def has_pending_input(sock: _Socket | None) -> bool:
     it (or breaks the protocol), so anything pending means: do not reuse. A
     socket that is gone (None, or closed) counts as closed too.
     """
-    if sock is None:
-        return True
-    fd = sock.fileno()
-    if fd < 0:
-        return True
-    if sys.platform == "win32":  # pragma: no cover -- no poll() on Windows
-        readable, _, _ = select.select([fd], [], [], 0)
-        return bool(readable)
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
+    return InputWatch(sock).pending()
+
+
+class InputWatch:
+    """`has_pending_input` for one socket, asked again and again.
+
+    Made once a connection, it keeps its socket registered with a poll
+    object of its own, so each look is one system call: the aiohttp backend
+    looks twice a request. Ask only while the socket is open (the
+    connection's transport not closing): a closed one's descriptor may
+    belong to another socket by then.
+    """
+
+    __slots__ = ("_fd", "_poller")
+
+    def __init__(self, sock: _Socket | None) -> None:
+        fd = -1 if sock is None else sock.fileno()
+        self._fd = fd
+        self._poller: select.poll | None = None
+        if fd >= 0 and sys.platform != "win32":
+            self._poller = select.poll()
+            self._poller.register(fd, select.POLLIN)
+
+    def pending(self) -> bool:
+        """Whether reading would not block now (True for a socket gone)."""
+        if self._poller is not None:
+            return bool(self._poller.poll(0))
+        if self._fd < 0:
+            return True
+        readable, _, _ = select.select([self._fd], [], [], 0)  # pragma: no cover
+        return bool(readable)  # pragma: no cover -- Windows: no poll()

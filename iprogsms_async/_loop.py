@@ -81,6 +81,12 @@ class LoopBinding:
 
     def bind(self) -> bool:
         """Bind to the running loop on first use (True); refuse any other after."""
+        bound = self._ref() if self._ref is not None else None
+        # Bound to the asyncio loop that runs: said without asking sniffio
+        # (asyncio's low-level getter: None outside an asyncio loop).
+        running = asyncio._get_running_loop()  # noqa: SLF001 -- exported for event loops
+        if bound is not None and bound is running:
+            return False
         current = _current_loop()
         if self._ref is None:
             self._ref = weakref.ref(current)

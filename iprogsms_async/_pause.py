@@ -29,6 +29,9 @@ class ServerPause:
 
     async def wait(self) -> None:
         """Return once no pause is in force; at once (no checkpoint) when none is."""
+        if not self._until:
+            return  # no pause since the last one ended: not even a clock read
         # A pause may be extended while we sleep, so look again after each sleep.
         while (left := self._until - anyio.current_time()) > 0:  # noqa: ASYNC110
             await anyio.sleep(left)
+        self._until = 0.0  # over (no other task ran since the look)

@@ -47,7 +47,8 @@ only: the alternative is a copy of httpcore's connecting code).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 import httpcore
 import httpx
@@ -58,12 +59,13 @@ from httpcore._async import connection_pool
 # mounts what httpx would have.
 from httpx._utils import get_environment_proxies
 
-from ._keepalive import server_idle_limit
+from ._keepalive import has_pending_input, server_idle_limit
 
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Iterable
 
+    from httpcore._async.connection_pool import AsyncPoolRequest
     from httpcore._async.interfaces import AsyncConnectionInterface
     from httpx._transports.default import SOCKET_OPTION
 
@@ -94,12 +96,29 @@ class ReservingPool(httpcore.AsyncConnectionPool):
     connection carries one request at a time, so one that a request in the
     pool holds (starting on it, or streaming its answer) is taken.
 
+    httpcore looks at every connection on every request's arrival and
+    departure (and asks each idle one's socket whether the server closed it,
+    a system call each); this pool keeps its free connections in a list and
+    looks only at what changed: the connection a departing request frees, the
+    last freed one for an arriving request. Every `SWEEP_EVERY` seconds, and
+    when it is full, it looks at them all. A connection the server has closed
+    while idle is found when it is next used (`FreshConnection` checks just
+    before writing), or by the sweep.
+
     Two more departures from httpcore 1.0.9: ``max_keepalive_connections``
     counts idle connections (httpcore counts them all, a bug fixed on its
     master), and a connection whose request left before it connected is
     dropped instead of holding a place in the pool for good. And each
     connection it makes is a `FreshConnection`.
     """
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        self._requests: list[AsyncPoolRequest] = _Requests()
+        self._free: list[AsyncConnectionInterface] = []
+        """Idle connections no request holds, the last freed last."""
+        self._next_sweep = 0.0
+        self._last_sweep = -1.0
 
     def create_connection(self, origin: httpcore.Origin) -> AsyncConnectionInterface:
         """A connection to ``origin`` as httpcore makes it, as a `FreshConnection`.
@@ -123,22 +142,30 @@ class ReservingPool(httpcore.AsyncConnectionPool):
         )
 
     def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
-        taken = {id(r.connection) for r in self._requests if r.connection is not None}
-        closing = self._tidy(taken)
+        # Called by httpcore after each arrival and each departure of a request.
+        closing: list[AsyncConnectionInterface] = []
+        now = time.monotonic()
+        left = getattr(self._requests, "left", None)
+        if left is None or now >= self._next_sweep:
+            self._sweep(closing, now)
+        elif left:
+            self._recycle(left, closing, now)
         for pool_request in self._requests:
-            if pool_request.is_queued():
+            if pool_request.connection is None:  # queued
                 connection = self._connection_for(
-                    pool_request.request.url.origin, taken, closing
+                    pool_request.request.url.origin, closing, now
                 )
                 if connection is not None:
                     pool_request.assign_to_connection(connection)
-                    taken.add(id(connection))
         return closing
 
-    def _tidy(self, taken: set[int]) -> list[AsyncConnectionInterface]:
-        """Drop closed connections; close expired and surplus idle ones not taken."""
-        closing: list[AsyncConnectionInterface] = []
-        idle_kept = 0
+    def _sweep(self, closing: list[AsyncConnectionInterface], now: float) -> None:
+        """Look at every connection: drop the closed, close the expired and surplus.
+
+        Rebuilds the free list from the connections no request holds.
+        """
+        taken = {id(r.connection) for r in self._requests if r.connection is not None}
+        free: list[AsyncConnectionInterface] = []
         for connection in list(self._connections):
             if connection.is_closed():
                 self._connections.remove(connection)
@@ -153,33 +180,128 @@ class ReservingPool(httpcore.AsyncConnectionPool):
                 self._connections.remove(connection)
                 closing.append(connection)
             elif connection.is_idle():
-                if idle_kept < self._max_keepalive_connections:
-                    idle_kept += 1
+                if len(free) < self._max_keepalive_connections:
+                    free.append(connection)
                 else:
                     self._connections.remove(connection)
                     closing.append(connection)
-        return closing
+        self._free = free
+        left = getattr(self._requests, "left", None)
+        if left is not None:
+            left.clear()
+        self._last_sweep = now
+        self._next_sweep = now + SWEEP_EVERY
+
+    def _recycle(
+        self,
+        left: list[AsyncPoolRequest],
+        closing: list[AsyncConnectionInterface],
+        now: float,
+    ) -> None:
+        """Free the connections of the requests that left, or drop them."""
+        for pool_request in left:
+            connection = pool_request.connection
+            if connection is None:
+                continue  # it left before it was given one
+            if connection.is_closed() or _never_started(connection):
+                self._drop(connection)
+            elif connection.is_idle():
+                if _expired_by_time(connection, now) or (
+                    len(self._free) >= self._max_keepalive_connections
+                ):
+                    self._drop(connection)
+                    closing.append(connection)
+                else:
+                    self._free.append(connection)
+        left.clear()
 
     def _connection_for(
         self,
         origin: httpcore.Origin,
-        taken: set[int],
         closing: list[AsyncConnectionInterface],
+        now: float,
     ) -> AsyncConnectionInterface | None:
         """A free connection for ``origin``, a new one, or None: wait."""
-        free = [c for c in self._connections if id(c) not in taken]
-        for connection in free:
-            if connection.can_handle_request(origin) and connection.is_available():
-                return connection
+        connection = self._free_for(origin, closing, now)
+        if connection is not None:
+            return connection
         if len(self._connections) >= self._max_connections:
-            idle = next((c for c in free if c.is_idle()), None)
-            if idle is None:
+            if self._last_sweep != now:
+                # Full, or holding connections closed since the last look.
+                self._sweep(closing, now)
+                return self._connection_for(origin, closing, now)
+            if not self._free:
                 return None
+            idle = self._free.pop(0)  # the longest idle, to another origin
             self._connections.remove(idle)  # make room for one to ``origin``
             closing.append(idle)
         connection = self.create_connection(origin)
         self._connections.append(connection)
         return connection
+
+    def _free_for(
+        self,
+        origin: httpcore.Origin,
+        closing: list[AsyncConnectionInterface],
+        now: float,
+    ) -> AsyncConnectionInterface | None:
+        """The last freed usable connection to ``origin``, taken off the free list."""
+        free = self._free
+        elsewhere: list[AsyncConnectionInterface] = []
+        found = None
+        while free:
+            connection = free.pop()
+            if connection.is_closed():
+                self._drop(connection)
+            elif _expired_by_time(connection, now):
+                self._drop(connection)
+                closing.append(connection)
+            elif not connection.can_handle_request(origin):
+                elsewhere.append(connection)
+            elif connection.is_available():
+                found = connection
+                break
+        free.extend(reversed(elsewhere))
+        return found
+
+    def _drop(self, connection: AsyncConnectionInterface) -> None:
+        if connection in self._connections:
+            self._connections.remove(connection)
+
+
+SWEEP_EVERY = 1.0
+"""Seconds between two looks of `ReservingPool` at all its connections."""
+
+
+class _Requests(list[connection_pool.AsyncPoolRequest]):
+    """A pool's requests, noting each that leaves: its connection may be free."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left: list[AsyncPoolRequest] = []
+
+    def remove(self, request: AsyncPoolRequest) -> None:
+        """Remove ``request`` (it has left the pool), and note it."""
+        super().remove(request)
+        self.left.append(request)
+
+
+def _expired_by_time(connection: AsyncConnectionInterface, now: float) -> bool:
+    """Whether ``connection`` is past its keep-alive expiry, by the clock alone.
+
+    No system call: whether its server has closed it is checked just before
+    it is written to (see `_CheckedHTTP11Connection`).
+    """
+    inner = getattr(connection, "_connection", _MISSING)
+    if inner is _MISSING:  # not an httpcore connection
+        return connection.has_expired()
+    expire_at = getattr(inner, "_expire_at", None)
+    return expire_at is not None and now > expire_at
+
+
+_MISSING = object()
 
 
 class FreshConnection(httpcore.AsyncHTTPConnection):
@@ -215,11 +337,24 @@ class _CheckedHTTP11Connection(httpcore.AsyncHTTP11Connection):
         # pending can only be the server's close (or a protocol error): give
         # the request back to the pool, which closes this one (httpcore does
         # so on any failure here) and finds or makes another.
-        if self._request_count > 1 and self._network_stream.get_extra_info(
-            "is_readable"
-        ):
+        if self._request_count > 1 and self._closed_by_server():
             raise httpcore.ConnectionNotAvailable
         await super()._send_request_headers(request)
+
+    def _closed_by_server(self) -> bool:
+        """Whether the socket has input pending (on an idle connection: a close).
+
+        Its socket is looked up once: httpcore's ``is_readable`` looks it up
+        through anyio's typed attributes on every call, which cost more than
+        the poll.
+        """
+        sock = self.__dict__.get("_raw_socket")
+        if sock is None:
+            sock = self._network_stream.get_extra_info("socket")
+            if sock is None:  # a stream without one: ask it
+                return bool(self._network_stream.get_extra_info("is_readable"))
+            self._raw_socket = sock
+        return has_pending_input(sock)
 
 
 def _expiry(pool_expiry: float | None, keep_alive: str | None) -> float | None:

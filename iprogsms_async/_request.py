@@ -6,9 +6,14 @@ repeated only when it certainly did not reach the gateway (connection refused,
 connect or pool timeout) or the gateway refused it with 429. Anything that may
 have reached the gateway raises with ``maybe_sent=True`` instead.
 
-httpx's timeouts bound each step (a connect, each read, each write), so a
+Each attempt goes through the client's `Wire` (_wire.py: httpx's or
+aiohttp's), which raises httpx's transport errors whatever the backend: the
+one classification of "not sent" against "maybe sent" is made here.
+
+The timeouts bound each step (a connect, each read, each write), so a
 server that trickles its answer a byte at a time would hold an attempt for
-ever; `total_deadline` bounds the whole attempt as well.
+ever; `total_deadline` bounds the whole attempt as well (each wire enforces
+it its own cheapest way, and raises `overran` past it: maybe sent).
 """
 
 from __future__ import annotations
@@ -39,20 +44,18 @@ from ._response import JSONObject, RequestContext, success_body
 from ._shielding import SendTrace, Shield, finish_shielded
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Mapping
+    from collections.abc import Callable, Mapping
 
     from ._ratelimit import RateLimit
     from ._retry import RetryPolicy
     from ._transports import ConnectionGate
+    from ._wire import Answer, Wire
 
 __all__ = ["Call", "Requester", "SharedState", "total_deadline"]
 
 T = TypeVar("T")
 
 logger = logging.getLogger("iprogsms_async")
-
-MAX_BODY_BYTES = 1 << 20
-"""Answers larger than this are refused: no documented answer comes close."""
 
 # Failures that leave the request unsent: safe to retry whatever the call.
 _NOT_REACHED = (
@@ -64,8 +67,6 @@ _NOT_REACHED = (
 # Failures of our own making, also unsent, but retrying cannot help.
 _NEVER_SENT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 _RETRYABLE_READ_STATUS = 408
-_TOO_LARGE = f"a body over {MAX_BODY_BYTES} bytes"
-_URL_CACHE_SIZE = 32
 
 
 def total_deadline(timeout: httpx.Timeout) -> float | None:
@@ -111,10 +112,10 @@ class Call:
 class SharedState:
     """What a client shares with its ``with_options`` copies."""
 
-    http: httpx.AsyncClient
+    wire: Wire
+    """What carries each attempt: the httpx client's, or aiohttp's (see _wire)."""
     owns_http: bool
-    foreign_headers: Mapping[str, str] | None
-    """Headers to add per request when the httpx client is the user's own."""
+    """Whether the wire's connections are ours to close (not a user's client)."""
     pause: ServerPause = attrs.field(factory=ServerPause)
     loop: LoopBinding = attrs.field(factory=LoopBinding)
     closed: bool = False
@@ -166,7 +167,7 @@ class SharedState:
             await self.drained()  # requests on the wire finish first
         finally:
             try:
-                await self.http.aclose()
+                await self.wire.aclose()
             finally:
                 try:
                     await self.loop.closed_here()
@@ -183,14 +184,14 @@ class SharedState:
         if self.closed:
             return
         self.closed = self.closed_by_loop = True
-        await self.http.aclose()
+        await self.wire.aclose()
 
     def begin_attempt(self) -> None:
         """Count a request going on the wire; refuse it once the client is closed.
 
         Checked here, as it is sent, and not only when the call began: the
         client may have been closed while the call waited (a pause, the rate
-        limit, a retry), and httpx would raise a bare RuntimeError.
+        limit, a retry), and httpx (or aiohttp) would raise a bare RuntimeError.
         """
         if self.closed:
             raise self.closed_error()
@@ -225,7 +226,6 @@ class Requester:
         "_shield",
         "_timeout",
         "_token",
-        "_urls",
     )
 
     def __init__(
@@ -247,8 +247,6 @@ class Requester:
         self._retry = retry
         self._limiter = limiter
         self._shield = shield
-        # Parsed once per path: httpx re-parses a URL string on every request.
-        self._urls: dict[str, httpx.URL] = {}
 
     async def request(
         self,
@@ -290,15 +288,15 @@ class Requester:
                         # sends nothing. (Not a full checkpoint: a yield here
                         # costs httpcore's pool ~0.4 ms a send, benchmarks say.)
                         await anyio.lowlevel.checkpoint_if_cancelled()
-                    if shield is not Shield.OFF:
-                        # From here on the send is seen through: abandoning it
-                        # would leave the text in doubt.
-                        return await finish_shielded(
-                            self._attempt(call, parse, context, trace),
-                            shield,
-                            context,
-                        )
-                    return await self._attempt(call, parse, context, trace)
+                    # From here on a send is seen through (abandoning it would
+                    # leave the text in doubt): anyio's cancellation held off
+                    # by the attempt's own scope, any by a task of its own.
+                    attempt = self._attempt(
+                        call, parse, context, trace, shielded=shield is Shield.ANYIO
+                    )
+                    if shield is Shield.FULL:
+                        return await finish_shielded(attempt, shield, context)
+                    return await attempt
                 finally:
                     if gate is not None:
                         gate.release()
@@ -375,71 +373,9 @@ class Requester:
         parse: Callable[[JSONObject], T],
         context: RequestContext,
         trace: SendTrace | None,
+        *,
+        shielded: bool = False,
     ) -> T:
-        http = self._shared.http
-        request = self._build(http, call)
-        debug = logger.isEnabledFor(logging.DEBUG)
-        started = time.perf_counter() if debug else 0.0
-        self._shared.begin_attempt()
-        failure: APIConnectionError | None = None
-        if trace is not None:
-            trace.mark(context)
-        content: bytes | None = None
-        try:
-            # Its own scope, so that the deadline also holds inside a shield.
-            with anyio.move_on_after(self._deadline):
-                # Never follow a redirect, even on a user's client set to: the
-                # token would go wherever the Location header says.
-                response = await http.send(request, stream=True, follow_redirects=False)
-                try:
-                    content = await _read_capped(response, context)
-                finally:
-                    await response.aclose()
-        except httpx.TransportError as exc:
-            failure = self._transport_error(exc, context)
-        finally:
-            self._shared.end_attempt()
-        if failure is not None:
-            # Raised out here, not in the handler, so that httpx's exception
-            # (whose text may echo the token) is not its context: see
-            # _transport_error for the cause it has instead.
-            raise failure
-        if content is None:  # the deadline passed before the answer was read
-            overran = httpx.TimeoutException(
-                f"no complete answer within the attempt's total of "
-                f"{self._deadline:g} s (its timeouts added up)"
-            )
-            raise self._transport_error(overran, context)
-        if debug:
-            logger.debug(
-                "%s %s -> %d (%.1f ms, %d bytes)",
-                call.method,
-                call.path,
-                response.status_code,
-                (time.perf_counter() - started) * 1000,
-                len(content),
-            )
-        body = success_body(response.status_code, response.headers, content, context)
-        try:
-            return parse(body)
-        except ValueError as exc:
-            problem = str(exc)
-        # Raised outside the handler: the ValueError, and cattrs' errors
-        # chained to it, stay out of the error's chain.
-        raise ResponseFormatError(
-            redact(
-                f"HTTP {response.status_code} without what {call.method} "
-                f"{call.path} returns: {problem}",
-                self._token,
-            ),
-            status_code=response.status_code,
-            body=body,
-            method=context.method,
-            url=context.url,
-            maybe_sent=call.sends_sms,
-        )
-
-    def _build(self, http: httpx.AsyncClient, call: Call) -> httpx.Request:
         token = self._token.get()
         params: Mapping[str, str] | None = call.params
         json: Mapping[str, Any] | None = call.json
@@ -449,26 +385,63 @@ class Requester:
             json = {"api_token": token, **(json or {})}
         else:
             params = {**(params or {}), "api_token": token}
-        request = http.build_request(
-            call.method,
-            self._url(call.path),
-            params=params,
-            json=json,
-            headers=self._shared.foreign_headers,
-            timeout=self._timeout,
+        debug = logger.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if debug else 0.0
+        shared = self._shared
+        shared.begin_attempt()
+        failure: APIConnectionError | None = None
+        if trace is not None:
+            trace.mark(context)
+        answer: Answer
+        try:
+            answer = await shared.wire.exchange(
+                call.method,
+                context.url,
+                params,
+                json,
+                self._timeout,
+                self._deadline,
+                context,
+                shielded=shielded,
+            )
+        except httpx.TransportError as exc:
+            failure = self._transport_error(exc, context)
+        finally:
+            shared.end_attempt()
+        if failure is not None:
+            # Raised out here, not in the handler, so that the wire's
+            # exception (whose text may echo the token) is not its context:
+            # see _transport_error for the cause it has instead.
+            raise failure
+        status = answer.status
+        if debug:
+            logger.debug(
+                "%s %s -> %d (%.1f ms, %d bytes)",
+                call.method,
+                call.path,
+                status,
+                (time.perf_counter() - started) * 1000,
+                len(answer.content),
+            )
+        body = success_body(status, answer.headers, answer.content, context)
+        try:
+            return parse(body)
+        except ValueError as exc:
+            problem = str(exc)
+        # Raised outside the handler: the ValueError, and cattrs' errors
+        # chained to it, stay out of the error's chain.
+        raise ResponseFormatError(
+            redact(
+                f"HTTP {status} without what {call.method} "
+                f"{call.path} returns: {problem}",
+                self._token,
+            ),
+            status_code=status,
+            body=body,
+            method=context.method,
+            url=context.url,
+            maybe_sent=call.sends_sms,
         )
-        if json is not None:
-            request.stream = _Body(request.content)
-        return request
-
-    def _url(self, path: str) -> httpx.URL:
-        """The parsed URL of ``path``, from a small cache of the fixed endpoints."""
-        url = self._urls.get(path)
-        if url is None:
-            url = httpx.URL(self._base_url + path)
-            if len(self._urls) < _URL_CACHE_SIZE:  # reminder ids vary: bounded
-                self._urls[path] = url
-        return url
 
     def _transport_error(
         self, exc: httpx.TransportError, context: RequestContext
@@ -504,96 +477,3 @@ class Requester:
         error.__cause__ = stand_in(exc)
         error.__suppress_context__ = True
         return error
-
-
-class _Body(httpx.AsyncByteStream):
-    """A request's body, iterated in one chunk without an async generator.
-
-    httpx's own stream iterates with one, which httpcore leaves unfinished
-    when a write fails part-way (its write timeout, the attempt's deadline);
-    trio warns of such a generator when it is collected (ResourceWarning).
-    """
-
-    __slots__ = ("_content",)
-
-    def __init__(self, content: bytes) -> None:
-        self._content = content
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return _OneChunk(self._content)
-
-
-class _OneChunk:
-    """An async iterator over one chunk of bytes."""
-
-    __slots__ = ("_chunk",)
-
-    def __init__(self, chunk: bytes) -> None:
-        self._chunk: bytes | None = chunk
-
-    def __aiter__(self) -> _OneChunk:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk, self._chunk = self._chunk, None
-        if chunk is None:
-            raise StopAsyncIteration
-        return chunk
-
-
-async def _read_capped(response: httpx.Response, context: RequestContext) -> bytes:
-    """Read the body, refusing one larger than `MAX_BODY_BYTES`.
-
-    An error answer whose body cannot be read is still an error answer: its
-    body is dropped, and its status says what happened (a 4xx, refused).
-    """
-    answered_error = not 200 <= response.status_code < 300
-    declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        if answered_error:
-            return b""
-        raise _unreadable(response, context, _TOO_LARGE)
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                if answered_error:
-                    return b""
-                raise _unreadable(response, context, _TOO_LARGE)
-            chunks.append(chunk)
-    except httpx.DecodingError as exc:  # a broken Content-Encoding (gzip...)
-        if answered_error:
-            return b""
-        failure = _unreadable(
-            response, context, f"a body that cannot be decoded: {exc}", exc
-        )
-    else:
-        return b"".join(chunks)
-    raise failure  # outside the handler: see _unreadable
-
-
-def _unreadable(
-    response: httpx.Response,
-    context: RequestContext,
-    what: str,
-    cause: Exception | None = None,
-) -> ResponseFormatError:
-    """The error for an answer whose body cannot be read at all.
-
-    Its ``cause`` is chained as a redacted stand-in, and the error is raised
-    outside the handler of ``cause``, which must not be its context.
-    """
-    error = ResponseFormatError(
-        redact_foreign(f"HTTP {response.status_code} with {what}", context.secret),
-        status_code=response.status_code,
-        body=None,
-        method=context.method,
-        url=context.url,
-        maybe_sent=context.sends_sms,
-    )
-    if cause is not None:
-        error.__cause__ = stand_in(cause)
-        error.__suppress_context__ = True
-    return error

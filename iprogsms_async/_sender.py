@@ -25,14 +25,18 @@ __all__ = ["RequesterSender"]
 class RequesterSender:
     """Sends, status polls and the credit read of a broadcast, on one requester."""
 
-    __slots__ = ("_account", "_requester", "_sms", "credits_url")
+    __slots__ = ("_account", "_requester", "_sms", "connections", "credits_url")
 
-    def __init__(self, requester: Requester, base_url: str) -> None:
+    def __init__(
+        self, requester: Requester, base_url: str, connections: int | None = None
+    ) -> None:
         self._requester = requester
         self._sms = SMS(requester)
         self._account = Account(requester)
         self.credits_url = base_url + CREDITS_PATH
         """Where `credits` reads, for an error that quotes its answer."""
+        self.connections = connections
+        """The connections of the client's pool, when it is ours; else None."""
 
     async def send(
         self,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import inspect
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -171,13 +172,29 @@ async def complete(work: Coroutine[Any, Any, T]) -> T:
         with anyio.CancelScope(shield=True):
             result = await work
         return result  # noqa: RET504 -- mypy: a scope may swallow errors
-    task = asyncio.ensure_future(work)
-    cancelled = await _wait_through(task)
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        # Code that cancels every task reaches this one too, and may do so
+        # before its first step: ``work`` then never starts, its ``finally``
+        # clauses with it (a journal left open, holding its file). Awaited
+        # through a wrapper, ``work`` is left unstarted then, and run again.
+        task = asyncio.ensure_future(_await(work))
+        cancelled = await _wait_through(task) or cancelled
+        if not (task.cancelled() and _unstarted(work)):
+            break
     if cancelled is not None:
         if not task.cancelled():
             task.exception()  # retrieved: asyncio would log it as never retrieved
         raise cancelled
     return task.result()
+
+
+async def _await(work: Coroutine[Any, Any, T]) -> T:
+    return await work
+
+
+def _unstarted(work: Coroutine[Any, Any, Any]) -> bool:
+    return inspect.getcoroutinestate(work) == inspect.CORO_CREATED
 
 
 async def _wait_through(task: asyncio.Future[Any]) -> asyncio.CancelledError | None:

@@ -1,16 +1,18 @@
 """Which HTTP machinery carries the client's requests, and how it is sized.
 
-Two backends run the same `httpx.AsyncClient` API, so everything above the
-transport (retries, send-safety, error mapping) is one and the same:
+Two backends carry a client's attempts, each behind the same `Wire` seam
+(_wire.py), so everything above it (retries, send-safety, error mapping) is
+one and the same:
 
-- ``"httpx"`` (the default): httpx's own transport, httpcore's connection
-  pool. Runs on asyncio and trio. Measured CPU-bound at a few hundred
-  requests a second on one core, and slower the more connections its pool
-  holds or the more requests wait in it.
-- ``"aiohttp"``: httpx over httpx-aiohttp's ``AiohttpTransport``, i.e.
-  aiohttp's connection pool and HTTP parser. Several times less CPU per
-  request; asyncio only. Needs the ``aiohttp`` extra, imported only when
-  chosen.
+- ``"httpx"`` (the default): an `httpx.AsyncClient` (`HttpxWire`) over
+  httpx's own transport, httpcore's connection pool. Runs on asyncio and
+  trio. Measured CPU-bound at a few hundred requests a second on one core,
+  and slower the more connections its pool holds or the more requests wait
+  in it.
+- ``"aiohttp"``: straight on an ``aiohttp.ClientSession`` (`AiohttpWire`),
+  aiohttp's connection pool and HTTP parser, with no httpx objects on the
+  way. Several times less CPU per request; asyncio only. Needs the
+  ``aiohttp`` extra, imported only when chosen.
 
 `ConnectionGate` keeps requests that httpcore cannot serve yet out of its
 pool: it lets in at most as many requests as the pool has connections, and
@@ -25,7 +27,9 @@ from typing import TYPE_CHECKING, Literal, get_args
 import anyio
 import httpx
 
+from ._cookies import read_cookies_when_set
 from ._errors import ConfigurationError
+from ._httpx import HttpxWire
 from ._keepalive import DEFAULT_KEEPALIVE_EXPIRY
 from ._loop import refuse_trio
 from ._pool import proxy_mounts, reserving_transport
@@ -33,12 +37,14 @@ from ._pool import proxy_mounts, reserving_transport
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from ._wire import Wire
+
 __all__ = [
     "DEFAULT_AIOHTTP_LIMITS",
     "DEFAULT_LIMITS",
     "ConnectionGate",
     "HTTPBackend",
-    "build_http_client",
+    "build_wire",
     "check_http_backend",
     "gate_for",
 ]
@@ -83,21 +89,21 @@ def check_http_backend(value: object) -> HTTPBackend:
     raise ConfigurationError(f"http_backend must be one of {choices}, not {value!r}")
 
 
-def build_http_client(
+def build_wire(
     backend: HTTPBackend,
     *,
     headers: Mapping[str, str],
     timeout: httpx.Timeout,
     limits: httpx.Limits | None,
     transport: httpx.AsyncBaseTransport | None,
-) -> httpx.AsyncClient:
-    """Create the `httpx.AsyncClient` a client owns, over the chosen backend.
+) -> Wire:
+    """Create the `Wire` a client owns, over the chosen backend.
 
-    With neither a ``transport`` nor the aiohttp backend, its transport is
-    `ReservingTransport` (httpcore versions it was tested on), with the
-    environment's proxies mounted as httpx would.
+    The aiohttp backend's is an `AiohttpWire`: no httpx client at all. The
+    httpx backend's is an `httpx.AsyncClient`; with no ``transport`` given,
+    its transport is `ReservingTransport` (httpcore versions it was tested
+    on), with the environment's proxies mounted as httpx would.
     """
-    mounts = None
     if backend == "aiohttp":
         if transport is not None:
             raise ConfigurationError(
@@ -105,18 +111,18 @@ def build_http_client(
             )
         refuse_trio()
         try:
-            from ._aiohttp import AiohttpTransport  # noqa: PLC0415 -- optional extra
+            from ._aiohttp import AiohttpWire  # noqa: PLC0415 -- optional extra
         except ImportError as exc:
             raise ConfigurationError(
-                f"http_backend='aiohttp' needs aiohttp and httpx-aiohttp: {_EXTRA_HINT}"
-                f" ({exc})"
+                f"http_backend='aiohttp' needs aiohttp: {_EXTRA_HINT} ({exc})"
             ) from None
-        transport = AiohttpTransport(limits=limits or DEFAULT_AIOHTTP_LIMITS)
-    elif transport is None:
+        return AiohttpWire(limits=limits or DEFAULT_AIOHTTP_LIMITS, headers=headers)
+    mounts = None
+    if transport is None:
         transport = reserving_transport(limits or DEFAULT_LIMITS)
         if transport is not None:
             mounts = proxy_mounts(limits or DEFAULT_LIMITS)
-    return httpx.AsyncClient(
+    http = httpx.AsyncClient(
         headers=headers,
         timeout=timeout,
         limits=limits or DEFAULT_LIMITS,
@@ -124,6 +130,8 @@ def build_http_client(
         mounts=mounts,
         follow_redirects=False,
     )
+    read_cookies_when_set(http)
+    return HttpxWire(http)
 
 
 class ConnectionGate:

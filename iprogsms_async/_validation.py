@@ -46,6 +46,7 @@ __all__ = [
     "FLAG",
     "IDENTIFIER",
     "INTEGER",
+    "LEASE",
     "MESSAGE",
     "NON_NEGATIVE_INT",
     "OTP_PLACEHOLDER",
@@ -308,6 +309,8 @@ PORT = whole_number(0, 65535)
 POSITIVE_NUMBER = number(above=0)
 POSITIVE_SECONDS = number(above=0, of="seconds")
 SECONDS = number(at_least=0, of="seconds")
+LEASE = number(at_least=1, of="seconds")
+"""A shared worker's lease: renewed every third of it, so not a busy loop."""
 SHARE = number(at_least=0, at_most=1)
 """A share of something, from 0 to 1 (a failure rate, a fault's rate)."""
 

@@ -8,6 +8,7 @@ request, malformed HTTP included.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import socketserver
@@ -76,10 +77,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
+    body: bytes = b""
+    """The request's body, for a behaviour that looks at it."""
+
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        self.body = self.rfile.read(length) if length else b""
         path = urlsplit(self.path).path
         with self.server.lock:
             self.server.hits[path] += 1
@@ -103,10 +106,10 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def serve(routes: dict[str, Behaviour]) -> Iterator[_Server]:
-    """Serve ``routes`` (paths under /api/v1) on a free loopback port."""
+def serve(routes: dict[str, Behaviour], *, root: str = "/api/v1") -> Iterator[_Server]:
+    """Serve ``routes`` (paths under ``root``) on a free loopback port."""
     server = _Server(("127.0.0.1", 0), _Handler)
-    server.routes = {"/api/v1" + path: behave for path, behave in routes.items()}
+    server.routes = {root + path: behave for path, behave in routes.items()}
     server.hits = Counter()
     server.peers = set()
     server.lock = threading.Lock()
@@ -213,6 +216,9 @@ class _RawHandler(socketserver.StreamRequestHandler):
         if answer:
             self.wfile.write(answer)
             self.wfile.flush()
+        if self.server.keep_open:
+            while self.rfile.read(1):  # until the client closes
+                pass
         # One answer a connection: then it is closed, whatever the answer said.
         self.connection.shutdown(socket.SHUT_RDWR)
 
@@ -222,18 +228,24 @@ class _RawServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     request_queue_size = 128
     respond: Callable[[RawRequest], bytes]
+    keep_open: bool
 
 
 @contextmanager
-def serve_raw(respond: Callable[[RawRequest], bytes]) -> Iterator[str]:
+def serve_raw(
+    respond: Callable[[RawRequest], bytes], *, keep_open: bool = False
+) -> Iterator[str]:
     """Answer each request with ``respond(request)``, byte for byte; yield the base URL.
 
     The connection is closed after each answer (an empty answer drops it
-    unanswered), so every request opens a new one. ``respond`` runs in the
-    server's threads and may be swapped while serving (``server.respond``).
+    unanswered), so every request opens a new one; with ``keep_open`` only
+    once the client has closed it (an answer cut short then ends in the
+    client's read timeout, not in a close). ``respond`` runs in the server's
+    threads and may be swapped while serving (``server.respond``).
     """
     server = _RawServer(("127.0.0.1", 0), _RawHandler)
     server.respond = respond
+    server.keep_open = keep_open
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -287,3 +299,73 @@ def sockets_to(port: int) -> set[str]:
         if target in inodes:
             found.add(target)
     return found
+
+
+class Forwarder:
+    """A TCP forwarder on loopback to a server's ``port``, that can be cut.
+
+    Connections to ``self.port`` are piped to the server. `cut` closes every
+    connection through it and, until `mend`, closes new ones at once: to its
+    clients the server is gone, as when it goes down or the network fails.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._cut = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            with self._lock:
+                if self._cut:
+                    client.close()
+                    continue
+                server = socket.create_connection(("127.0.0.1", self.target))
+                self._open += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(
+                    target=self._pump, args=(source, sink), daemon=True
+                ).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Close every connection through it, and refuse new ones."""
+        with self._lock:
+            self._cut = True
+            for connection in self._open:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+                connection.close()
+            self._open.clear()
+
+    def mend(self) -> None:
+        """Forward new connections again."""
+        with self._lock:
+            self._cut = False
+
+    def close(self) -> None:
+        self.cut()
+        with contextlib.suppress(OSError):  # wakes the accept() (Linux)
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._thread.join(timeout=10)

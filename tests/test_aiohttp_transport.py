@@ -1,8 +1,11 @@
 """``http_backend="aiohttp"``: choosing it, its lifecycle, and its failures told apart.
 
-Over real loopback sockets (respx cannot intercept aiohttp), asyncio only,
-except the tests that check trio is refused. The operations and the fake
-gateway's faults run over this backend in tests/testing/test_aiohttp_backend.py.
+The backend is `AiohttpWire`, straight on an aiohttp session. Over real
+loopback sockets (respx cannot intercept aiohttp), asyncio only, except the
+tests that check trio is refused. The operations and the fake gateway's
+faults run over this backend in tests/testing/test_aiohttp_backend.py; the
+native path's wire-level failures (a server that closes mid-answer, one that
+trickles, one that echoes the token) in tests/test_aiohttp_wire.py.
 """
 
 import asyncio
@@ -27,10 +30,9 @@ from .loopback import answer, base_url, closed_port, drop, serve
 from .support import TOKEN
 
 aiohttp = pytest.importorskip("aiohttp")
-pytest.importorskip("httpx_aiohttp")
 
 from iprogsms_async._aiohttp import (  # noqa: E402
-    AiohttpTransport,
+    AiohttpWire,
     _StaleConnectionError,
     translate,
 )
@@ -47,10 +49,10 @@ def anyio_backend():
     return "asyncio"
 
 
-def transport_of(client):
-    transport = client._shared.http._transport
-    assert isinstance(transport, AiohttpTransport)
-    return transport
+def wire_of(client):
+    wire = client._shared.wire
+    assert isinstance(wire, AiohttpWire)
+    return wire
 
 
 # --- choosing the backend ------------------------------------------------------------
@@ -58,16 +60,16 @@ def transport_of(client):
 
 def test_aiohttp_is_chosen_with_one_argument_and_needs_no_gate():
     client = IProgSMS(TOKEN, http_backend="aiohttp")
-    transport = transport_of(client)
-    assert transport.limits == DEFAULT_AIOHTTP_LIMITS
+    wire = wire_of(client)
+    assert wire.limits == DEFAULT_AIOHTTP_LIMITS
     assert client._shared.gate is None
-    assert not isinstance(transport.client, aiohttp.ClientSession)  # not yet made
+    assert wire.session is None  # not yet made
 
 
 def test_limits_size_the_aiohttp_pool():
     limits = httpx.Limits(max_connections=7, keepalive_expiry=3.0)
     client = IProgSMS(TOKEN, http_backend="aiohttp", limits=limits)
-    assert transport_of(client).limits is limits
+    assert wire_of(client).limits is limits
 
 
 @pytest.mark.parametrize("backend", ["curl", "AIOHTTP", None, 1])
@@ -124,7 +126,7 @@ async def test_the_session_is_made_on_first_use_and_closed_with_the_client():
             TOKEN, base_url=base_url(server), http_backend="aiohttp"
         ) as client:
             sent = await client.sms.send(NUMBER, "hi")
-            session = transport_of(client).client
+            session = wire_of(client).session
             assert isinstance(session, aiohttp.ClientSession)
             assert not session.closed
         assert session.closed
@@ -150,7 +152,7 @@ async def test_a_client_never_used_closes_without_a_session():
     client = IProgSMS(TOKEN, http_backend="aiohttp")
     await client.aclose()
     assert client.is_closed
-    assert not isinstance(transport_of(client).client, aiohttp.ClientSession)
+    assert wire_of(client).session is None
 
 
 async def test_copies_share_the_session_and_only_the_original_closes_it():
@@ -162,7 +164,7 @@ async def test_copies_share_the_session_and_only_the_original_closes_it():
             await copy.sms.send(NUMBER, "hi")
             await copy.aclose()
             await client.sms.send(NUMBER, "again")
-            session = transport_of(client).client
+            session = wire_of(client).session
         assert session.closed
         assert len(server.peers) == 1  # one kept-alive connection for both
 
@@ -190,8 +192,8 @@ async def test_concurrent_sends_share_a_bounded_keep_alive_pool(no_backoff):
 async def test_a_connection_closed_before_any_answer_is_maybe_sent_not_retried(
     no_backoff,
 ):
-    # httpx-aiohttp alone calls this a ConnectTimeout, which reads as "never
-    # sent" and would be retried: a second text.
+    # httpx-aiohttp's own mapping called this a ConnectTimeout, which reads
+    # as "never sent" and would be retried: a second text.
     with serve({"/sms_messages": drop(), "/account/sms_credits": drop()}) as server:
         async with IProgSMS(
             TOKEN, base_url=base_url(server), http_backend="aiohttp"
@@ -236,13 +238,13 @@ async def test_a_read_that_times_out_is_retried(no_backoff):
 async def test_a_refused_connection_is_not_sent_and_is_retried(no_backoff, monkeypatch):
     url = f"http://127.0.0.1:{closed_port()}/api/v1"
     attempts = []
-    original = AiohttpTransport.handle_async_request
+    original = AiohttpWire.exchange
 
-    async def counting(self, request):
-        attempts.append(request.url.path)
-        return await original(self, request)
+    async def counting(self, method, url, *args, **kwargs):
+        attempts.append(url)
+        return await original(self, method, url, *args, **kwargs)
 
-    monkeypatch.setattr(AiohttpTransport, "handle_async_request", counting)
+    monkeypatch.setattr(AiohttpWire, "exchange", counting)
     async with IProgSMS(TOKEN, base_url=url, http_backend="aiohttp") as client:
         with pytest.raises(APIConnectionError) as caught:
             await client.sms.send(NUMBER, "hi")
@@ -296,14 +298,13 @@ def _refused():
 def test_aiohttp_errors_translate_to_what_httpx_would_raise(error, expected):
     translated = translate(error())
     assert type(translated) is expected
-    # httpx-aiohttp's own translation is looked through to its cause.
-    wrapped = httpx.ConnectTimeout("coarse")
-    wrapped.__cause__ = error()
-    assert type(translate(wrapped)) is expected
 
 
-def test_a_translation_without_a_cause_is_taken_as_maybe_sent():
-    assert type(translate(httpx.ConnectTimeout("no cause"))) is httpx.ReadError
+def test_an_error_of_aiohttp_unknown_to_the_table_is_taken_as_maybe_sent():
+    class Novel(aiohttp.ClientError):
+        pass
+
+    assert type(translate(Novel("new in some release"))) is httpx.ReadError
     assert translate(ValueError("not a transport error")) is None
 
 
@@ -338,15 +339,7 @@ async def test_no_token_in_the_text_of_an_aiohttp_failure(no_backoff):
 def test_a_request_found_stale_before_writing_is_not_sent():
     failure = aiohttp.ClientConnectionError("request not written")
     failure.__cause__ = _StaleConnectionError()
-    for raised in (failure, _wrapped(failure)):
-        translated = translate(raised)
-        assert isinstance(translated, httpx.ConnectError), translated  # not sent
+    translated = translate(failure)
+    assert isinstance(translated, httpx.ConnectError), translated  # not sent
     # Any other connection error after the hand-out may have gone out.
     assert isinstance(translate(aiohttp.ClientConnectionError("x")), httpx.ReadError)
-
-
-def _wrapped(exc):
-    """``exc`` as httpx-aiohttp raises it: an httpx error caused by aiohttp's."""
-    wrapper = httpx.ConnectTimeout(str(exc))
-    wrapper.__cause__ = exc
-    return wrapper

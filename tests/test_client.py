@@ -133,7 +133,7 @@ async def test_a_transport_can_be_injected():
 async def test_the_owned_pool_is_closed_on_exit():
     async with IProgSMS(TOKEN) as client:
         pass
-    assert client._shared.http.is_closed
+    assert client._shared.wire.http.is_closed
     await client.aclose()  # closing twice is fine
 
 
@@ -236,7 +236,7 @@ async def test_a_second_aclose_returns_only_once_the_pool_is_closed(gateway):
 
     async def close(name):
         await client.aclose()
-        order.append((name, client._shared.http.is_closed))
+        order.append((name, client._shared.wire.http.is_closed))
 
     async with anyio.create_task_group() as group:
         group.start_soon(client.account.credits)

@@ -11,12 +11,16 @@ one imports each module alone in a fresh interpreter, which is what a user
 
 An AST walk and not a tool such as import-linter or pydeps: it needs no
 dependency nor network, and it knows exactly which imports run at import
-time (pydeps counts the ones under ``TYPE_CHECKING`` too).
+time (pydeps counts the ones under ``TYPE_CHECKING`` too). The sources are
+parsed in a fresh interpreter (`parse`), not in the test's own.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
+import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +39,41 @@ def module_name(path: Path) -> str:
 
 
 MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+# Reads JSON, writes pickle: what the parent unpickles is its own child's output.
+_PARSE = """
+import ast, json, pickle, sys
+sources = json.load(sys.stdin)
+pickle.dump([ast.parse(source) for source in sources], sys.stdout.buffer)
+"""
+
+
+def parse(*sources: str) -> list[ast.Module]:
+    """The trees of ``sources``, parsed in a fresh interpreter.
+
+    Not in this one: in CPython 3.11.7 what ran before in the same process
+    (on an xdist worker, the fuzz tests and their RecursionErrors) can leave
+    every later ``ast.parse`` failing with "AST constructor recursion depth
+    mismatch" (python/cpython#106905). Unpickling builds the trees from the
+    node classes, without that constructor.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _PARSE],
+        input=json.dumps(sources).encode(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    return pickle.loads(done.stdout)  # noqa: S301 -- our own child's output
+
+
+@functools.cache
+def package_trees() -> dict[str, ast.Module]:
+    """Each module's tree, by module name."""
+    sources = [path.read_text(encoding="utf-8") for path in MODULES.values()]
+    return dict(zip(MODULES, parse(*sources), strict=True))
 
 
 def is_type_checking(test: ast.expr) -> bool:
@@ -68,7 +107,7 @@ def import_statements(body: list[ast.stmt], *, deferred: bool):
 
 
 def imported(
-    name: str, source: str, *, is_package: bool = False, deferred: bool = False
+    name: str, tree: ast.Module, *, is_package: bool = False, deferred: bool = False
 ) -> set[str]:
     """The package's modules that importing ``name`` imports directly.
 
@@ -77,7 +116,7 @@ def imported(
     imported by then); importing names from a parent package counts.
     """
     targets: set[str] = set()
-    for node in import_statements(ast.parse(source).body, deferred=deferred):
+    for node in import_statements(tree.body, deferred=deferred):
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
             continue
@@ -132,7 +171,7 @@ def graph(*, deferred: bool) -> dict[str, set[str]]:
     return {
         name: imported(
             name,
-            path.read_text(encoding="utf-8"),
+            package_trees()[name],
             is_package=path.name == "__init__.py",
             deferred=deferred,
         )
@@ -160,7 +199,8 @@ def later():
 class Holder:
     from . import _segments
 """
-    at_import_time = imported("iprogsms_async._x", source)
+    tree, init = parse(source, "from ._engine import x")
+    at_import_time = imported("iprogsms_async._x", tree)
     assert at_import_time == {
         "iprogsms_async._errors",
         "iprogsms_async._pool",
@@ -173,14 +213,14 @@ class Holder:
         "iprogsms_async._models",
         "iprogsms_async._segments",
     }
-    assert imported("iprogsms_async._x", source, deferred=True) == {
+    assert imported("iprogsms_async._x", tree, deferred=True) == {
         *at_import_time,
         "iprogsms_async._aiohttp",
     }
     # In a package's __init__, "." is the package itself.
-    assert imported(
-        "iprogsms_async.broadcast", "from ._engine import x", is_package=True
-    ) == {"iprogsms_async.broadcast._engine"}
+    assert imported("iprogsms_async.broadcast", init, is_package=True) == {
+        "iprogsms_async.broadcast._engine"
+    }
 
 
 def test_the_cycle_finder_finds_a_circle_where_there_is_one():

@@ -6,6 +6,7 @@ import pytest
 
 from iprogsms_async._keepalive import (
     DEFAULT_KEEPALIVE_EXPIRY,
+    InputWatch,
     has_pending_input,
     server_idle_limit,
 )
@@ -70,3 +71,17 @@ def test_pending_input_tells_a_closed_peer_from_a_quiet_one():
         assert has_pending_input(ours)  # the peer's close is there to read
     assert has_pending_input(ours)  # closed on our side: gone
     assert has_pending_input(None)
+
+
+def test_one_watch_answers_each_look_as_it_comes():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        watch = InputWatch(ours)  # made once a connection, asked before each reuse
+        assert [watch.pending(), watch.pending()] == [False, False]
+        theirs.sendall(b"HTTP/1.1 400 Bad Request\r\n")  # a protocol break
+        assert watch.pending()
+        ours.recv(100)
+        assert not watch.pending()
+        theirs.close()
+        assert watch.pending()
+    assert InputWatch(None).pending()

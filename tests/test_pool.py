@@ -153,11 +153,122 @@ async def test_closed_connections_are_dropped():
     assert made._connections == []
 
 
+# --- between sweeps: only what changed -------------------------------------------
+
+
+def live_pool(connections, *, max_connections=10, max_keepalive=10):
+    """A pool as httpcore runs it (its own request list), swept once already."""
+    made = ReservingPool(
+        max_connections=max_connections, max_keepalive_connections=max_keepalive
+    )
+    made._connections = list(connections)
+    made.create_connection = lambda origin: Connection("new", origin, idle=False)
+    assert made._assign_requests_to_connections() == []  # the first pass sweeps
+    return made
+
+
+def arrive(made, request):
+    made._requests.append(request)
+    return made._assign_requests_to_connections()
+
+
+def leave(made, request):
+    made._requests.remove(request)
+    return made._assign_requests_to_connections()
+
+
+async def test_a_departing_requests_connection_goes_to_the_next_arrival():
+    first_conn = Connection("first")
+    made = live_pool([first_conn], max_connections=3)
+    # Between sweeps no pass looks at connections that did not change: an
+    # expired one no request holds stays until the next sweep.
+    stale = Connection("stale", expired=True)
+    made._connections.append(stale)
+    first = queued()
+    assert arrive(made, first) == []
+    assert first.connection is first_conn
+    second = queued()
+    assert arrive(made, second) == []
+    assert second.connection.name == "new"  # room for one more: made
+    assert leave(made, first) == []
+    third = queued()
+    assert arrive(made, third) == []
+    assert third.connection is first_conn
+    assert stale in made._connections
+    made._next_sweep = 0.0  # the sweep's time has come
+    assert leave(made, third) == [stale]
+    assert made._connections == [first_conn, second.connection]
+
+
+async def test_the_last_freed_connection_is_handed_out_first():
+    a, b = Connection("a"), Connection("b")
+    made = live_pool([a, b])
+    ra, rb = queued(), queued()
+    arrive(made, ra)
+    arrive(made, rb)
+    assert {ra.connection, rb.connection} == {a, b}
+    leave(made, rb)
+    leave(made, ra)
+    again = queued()
+    arrive(made, again)
+    assert again.connection is ra.connection
+
+
+async def test_a_freed_connection_past_its_expiry_is_closed_not_reused():
+    conn = Connection("conn")
+    made = live_pool([conn])
+    request = queued()
+    arrive(made, request)
+    conn.expired = True
+    assert leave(made, request) == [conn]
+    assert conn not in made._connections
+    after = queued()
+    arrive(made, after)
+    assert after.connection.name == "new"
+
+
+async def test_a_connection_closed_while_free_is_dropped_when_its_turn_comes():
+    conn = Connection("conn")
+    made = live_pool([conn], max_connections=1)
+    request = queued()
+    arrive(made, request)
+    leave(made, request)
+    conn.closed = True  # by the server, while idle
+    after = queued()
+    assert arrive(made, after) == []
+    assert after.connection.name == "new"
+    assert made._connections == [after.connection]
+
+
+async def test_a_full_pool_looks_again_before_making_a_request_wait():
+    conn = Connection("conn")
+    made = live_pool([conn], max_connections=1)
+    request = queued()
+    arrive(made, request)
+    # The connection turned out closed as the request began on it (httpcore
+    # raises ConnectionNotAvailable): the request goes round again.
+    conn.closed = True
+    request.clear_connection()
+    assert made._assign_requests_to_connections() == []
+    assert request.connection.name == "new"
+    assert made._connections == [request.connection]
+
+
+async def test_a_request_that_leaves_before_connecting_frees_its_place():
+    made = live_pool([], max_connections=1)
+    request = queued()
+    arrive(made, request)
+    made_for_it = request.connection
+    made_for_it._connection, made_for_it._connect_failed = None, False
+    leave(made, request)
+    assert made._connections == []
+
+
 # --- where it is put -----------------------------------------------------------
 
 
 def pools_of(client: IProgSMS) -> list[type]:
-    http = client._shared.http
+    http = client._shared.wire.http
     return [
         type(transport._pool)
         for transport in [http._transport, *http._mounts.values()]
@@ -185,7 +296,7 @@ def test_a_proxy_from_the_environment_keeps_httpcore_s_pool(monkeypatch):
 def test_no_proxy_entries_use_the_clients_own_transport(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     monkeypatch.setenv("NO_PROXY", "gateway.test")
-    http = IProgSMS(TOKEN)._shared.http
+    http = IProgSMS(TOKEN)._shared.wire.http
     mine = http._transport
     assert type(mine) is ReservingTransport
     assert http._transport_for_url(httpx.URL("https://gateway.test/api")) is mine
@@ -286,7 +397,7 @@ async def test_under_load_no_connection_is_promised_twice(monkeypatch, no_backof
         async with IProgSMS(
             TOKEN, base_url=base_url(server), limits=httpx.Limits(max_connections=5)
         ) as client:
-            watched.pool = client._shared.http._transport._pool
+            watched.pool = client._shared.wire.http._transport._pool
             count = iter(range(200))
 
             async def worker():

@@ -1,8 +1,9 @@
 """One rate limit and one 429 pause shared by processes through a real Redis.
 
 The limit is measured where it matters, at the server: the loopback gateway
-here stamps each request as it arrives (its own clock), while client
-processes started with subprocess send through one `RedisRateLimit`.
+of tests/stamping.py stamps each request as it arrives (its own clock),
+while client processes started with subprocess send through one
+`RedisRateLimit`.
 Arrival times jitter on a loaded machine, so the one-second windows allow
 the few requests that jitter can move into them (``JITTER``); without a
 shared limit, the processes together would send several times the rate.
@@ -13,8 +14,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import anyio
@@ -30,6 +29,7 @@ from iprogsms_async import (
 from iprogsms_async.testing import FakeGateway
 
 from .loopback import base_url, closed_port, serve
+from .stamping import Arrivals, busiest_second
 from .support import TOKEN
 
 pytestmark = pytest.mark.anyio
@@ -42,35 +42,6 @@ JITTER = 0.2
 @pytest.fixture
 def anyio_backend():
     return "asyncio"  # RedisRateLimit is asyncio only (trio is refused below)
-
-
-class Arrivals:
-    """The gateway's side: each send stamped on arrival; chosen ones refused 429."""
-
-    def __init__(self, refuse=(), retry_after=2):
-        self.times = []
-        self.refused = []
-        self._refuse = set(refuse)
-        self._retry_after = retry_after
-        self._lock = threading.Lock()
-
-    def __call__(self, handler):
-        with self._lock:
-            now = time.monotonic()
-            index = len(self.times) + len(self.refused)
-            refuse = index in self._refuse
-            (self.refused if refuse else self.times).append(now)
-        if refuse:
-            body = b'{"status": 429, "message": "Too many requests"}'
-            handler.send_response(429)
-            handler.send_header("Retry-After", str(self._retry_after))
-        else:
-            body = b'{"status": 200, "message": "queued", "message_id": "iSms-1"}'
-            handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
 
 
 def run_senders(url, redis_url, key, *, processes, rate, burst, tasks, sends):
@@ -91,15 +62,6 @@ def run_senders(url, redis_url, key, *, processes, rate, burst, tasks, sends):
         assert child.returncode == 0, err
         reports.append(json.loads(out.splitlines()[-1]))
     return reports
-
-
-def busiest_second(times):
-    """The most arrivals in any one-second window starting at an arrival."""
-    times = sorted(times)
-    most = 0
-    for i, start in enumerate(times):
-        most = max(most, sum(1 for t in times[i:] if t < start + 1.0))
-    return most
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ SEND_OK = {"status": 200, "message": "queued", "message_id": "iSms-1"}
 
 def test_the_default_client_has_a_gate_the_size_of_its_pool():
     client = IProgSMS(TOKEN)
-    assert isinstance(client._shared.http._transport, httpx.AsyncHTTPTransport)
+    assert isinstance(client._shared.wire.http._transport, httpx.AsyncHTTPTransport)
     assert client._shared.gate is not None
     assert client._shared.gate.size == DEFAULT_LIMITS.max_connections
     assert DEFAULT_LIMITS.max_connections == DEFAULT_LIMITS.max_keepalive_connections

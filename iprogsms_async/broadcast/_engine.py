@@ -1,29 +1,38 @@
-"""The broadcast engine: one scheduler feeding a fixed pool of workers.
+"""The broadcast engine: a fixed pool of workers, each pulling its own work.
 
-The scheduler reads the input lazily and hands out jobs (a send, or a status
-poll that has come due) over an unbuffered stream, so it reads a recipient
-only when a worker is free to take it. Workers reach the gateway through a
-`Sender` the client hands over (its own road: ``sms.send``/``send_bulk`` and
-``sms.status`` on a copy with the broadcast's rate limit and with sends
-shielded from cancellation while on the wire); the engine knows nothing else
-of the client. The journal is any `JournalStore`, opened by `open_journal`.
-Every outcome is recorded synchronously the moment it is known (in the
-counts, ``on_result`` and the journal) so a cancellation after that point
-cannot lose it.
+A worker free to work takes, in this order, a status poll that has come due,
+a chunk of recipients ready for ``send_bulk``, or the next recipient read from
+the input, and runs it; nothing stands between the workers (no scheduler task,
+no stream handing jobs over), so finishing one request and starting the next
+takes no task switch. The input is read lazily, one recipient a time and only
+by a worker free to send it, so memory does not grow with the input. A worker
+with nothing to take parks until there may be: one of the parked keeps watch
+for the next poll to come due.
+
+Workers reach the gateway through a `Sender` the client hands over (its own
+road: ``sms.send``/``send_bulk`` and ``sms.status`` on a copy with the
+broadcast's rate limit and with sends shielded from cancellation while on the
+wire); the engine knows nothing else of the client. The journal is any
+`JournalStore`, opened by `open_journal`. Every outcome is recorded
+synchronously the moment it is known (in the counts, ``on_result`` and the
+journal) so a cancellation after that point cannot lose it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import random
 from collections import deque
-from contextlib import aclosing
+from collections.abc import AsyncIterable
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 import anyio
 import anyio.lowlevel
 import attrs
+import sniffio
 
 from .._errors import (
     APIError,
@@ -43,7 +52,7 @@ from ._journal_store import (
 )
 from ._preflight import estimate, materialize, resumed_result
 from ._progress import Tally
-from ._recipients import DuplicateTracker, Recipient, read_recipients
+from ._recipients import DuplicateTracker, Recipient, check_item
 from ._report import (
     DUPLICATE,
     ERROR,
@@ -58,25 +67,31 @@ from ._report import (
 from ._stores import journal_exists, open_journal
 
 if TYPE_CHECKING:
-    from anyio.abc import ObjectReceiveStream, ObjectSendStream
+    from collections.abc import AsyncIterator, Callable, Iterator
+    from contextlib import AbstractAsyncContextManager
+
+    from anyio.streams.memory import MemoryObjectSendStream
 
     from ._journal_store import JournalStore, Key
     from ._options import BroadcastOptions
-    from ._recipients import Recipients
+    from ._recipients import RecipientInput, Recipients
     from ._report import BroadcastStatus, ResultStatus
     from ._sender import Sender
 
-__all__ = ["BroadcastRun"]
+__all__ = ["BroadcastRun", "Flow"]
 
 _NEVER = float("inf")
+_YIELD_EVERY = 64
+"""Items read between two checkpoints of the reading workers: a plain
+iterable never yields to the event loop by itself (a run of invalid numbers
+sends nothing), nor does a transport that answers at once."""
 
 
 @attrs.define(eq=False)
-class _Send:
-    """Recipients to text: one, or a chunk sharing a text for ``send_bulk``."""
+class _Chunk:
+    """Recipients sharing a text, sent together through ``send_bulk``."""
 
     recipients: list[Recipient]
-    bulk: bool
 
 
 @attrs.define(eq=False)
@@ -92,15 +107,43 @@ class _Poll:
     error: IProgSMSError | None = None
 
 
-_Job = _Send | _Poll
+_Job = Recipient | _Chunk | _Poll
+"""What a worker runs: one recipient's send, a chunk's, or a poll."""
+
+
+class Flow:
+    """How far the reader of a run's stream is behind: results handed and taken.
+
+    One object, so that the rounds of a shared worker (``_work``), each a run
+    of its own, and the rows its plan reports share the count of one stream.
+    """
+
+    __slots__ = ("handed", "taken")
+
+    def __init__(self) -> None:
+        self.handed = 0
+        """Results handed to the reader so far."""
+        self.taken = 0
+        """Results the reader has taken so far (counted by the reader)."""
 
 
 class BroadcastRun:
     """One run of a broadcast: reads, sends, polls, and reports each recipient."""
 
     def __init__(
-        self, sender: Sender, recipients: Recipients, config: BroadcastOptions
+        self,
+        sender: Sender,
+        recipients: Recipients,
+        config: BroadcastOptions,
+        *,
+        journal: JournalStore | None = None,
     ) -> None:
+        """A run of ``config`` over ``recipients``, sent through ``sender``.
+
+        ``journal``, when given, is an open journal to use in place of
+        opening ``config.journal`` (a shared worker's, see ``_work``): the
+        run flushes it at the end, and its opener closes it.
+        """
         self._config = config
         self._recipients = recipients
         # The client's road, its sends seen through once on the wire; each
@@ -110,17 +153,40 @@ class BroadcastRun:
         self._sender = sender
         self.estimate: BroadcastEstimate | None = None
         self.tally = Tally(config.on_progress, config.progress_interval)
-        self._journal: JournalStore | None = None
+        self._journal = journal
+        self._owns_journal = journal is None
         self._duplicates = DuplicateTracker(config.message)
+        self._now: Callable[[], float] = anyio.current_time
+        # The work waiting for a worker: polls by due time, chunks ready for
+        # send_bulk, and recipients held back to fill a chunk.
         self._polls: list[tuple[float, int, _Poll]] = []
-        # Every accepted text not yet settled, wherever its poll is: due, on
-        # its way to a worker, or in flight (cancelled there, it is still here).
-        self._polling: dict[_Poll, None] = {}
         self._order = itertools.count()
-        self._outbox: deque[BroadcastResult] = deque()
-        self._out: ObjectSendStream[BroadcastResult] | None = None
+        self._ready: deque[_Chunk] = deque()
+        self._buckets: dict[str, list[Recipient]] = {}
+        # Every accepted text not yet settled, wherever its poll is: due, or
+        # in flight (cancelled there, it is still here).
+        self._polling: dict[_Poll, None] = {}
+        # The input: a plain iterable is read in place, an async one by one
+        # worker at a time (``_reading``).
+        self._items: Iterator[RecipientInput] | None = None
+        self._aitems: AsyncIterator[RecipientInput] | None = None
+        self._read = 0
+        self._unyielding = 0
+        self._input_done = False
+        self._reading = False
         self._busy = 0
-        self._wake = anyio.Event()
+        # Parked workers; the watch is the one parked until the next poll is
+        # due (``_alarm``), the others until woken.
+        self._parked: deque[anyio.Event] = deque()
+        self._watch: anyio.Event | None = None
+        self._alarm = _NEVER
+        self._outbox: deque[BroadcastResult] = deque()
+        self._flushing: anyio.Event | None = None
+        """Set while a worker hands the outbox over: set when it is done."""
+        self._collected: list[BroadcastResult] | None = None
+        self.flow = Flow()
+        """The reader's progress on ``out`` (a stream): see `Flow`."""
+        self._out: MemoryObjectSendStream[BroadcastResult] | None = None
         self._random = random.Random()  # noqa: S311 -- jitter, not cryptography
         # The gateway's first refusal for lack of credits: from then on no
         # text is sent, and the rest are reported not_sent.
@@ -132,14 +198,28 @@ class BroadcastRun:
 
     # --- the run ------------------------------------------------------------
 
-    async def run(self, out: ObjectSendStream[BroadcastResult]) -> None:
-        """Run the broadcast to the end, sending each result to ``out``."""
-        self._out = out
+    async def run(
+        self, out: MemoryObjectSendStream[BroadcastResult] | list[BroadcastResult]
+    ) -> None:
+        """Run the broadcast to the end, sending each result to ``out``.
+
+        ``out`` is the stream a reader iterates, closed at the end; or a list,
+        for a caller that keeps every result anyway (no reader to wait for).
+        """
+        closing: AbstractAsyncContextManager[object]
+        if isinstance(out, list):
+            self._collected = out
+            closing = nullcontext()
+        else:
+            self._out = closing = out
+        self._now = _clock()
         config = self._config
         try:
-            async with out:
-                if config.journal is not None and not (
-                    config.dry_run and not journal_exists(config.journal)
+            async with closing:
+                if (
+                    self._journal is None
+                    and config.journal is not None
+                    and not (config.dry_run and not journal_exists(config.journal))
                 ):
                     self._journal = await open_journal(config.journal, name=config.name)
                 if config.dry_run:
@@ -157,8 +237,10 @@ class BroadcastRun:
                     self._settle_leftovers()  # calls on_result, which may raise
                 finally:
                     try:
-                        if self._journal is not None:
+                        if self._journal is not None and self._owns_journal:
                             await self._journal.aclose()
+                        elif self._journal is not None:
+                            await self._journal.flush()
                     finally:
                         self.tally.finish()
 
@@ -185,86 +267,186 @@ class BroadcastRun:
             )
 
     async def _broadcast(self, recipients: Recipients) -> None:
-        send_jobs, receive_jobs = anyio.create_memory_object_stream[_Job](0)
+        if isinstance(recipients, AsyncIterable):
+            self._aitems = aiter(recipients)
+        else:
+            self._items = iter(recipients)
         async with anyio.create_task_group() as reporting:
             if self._config.on_progress is not None:
                 reporting.start_soon(self._report_progress)
             async with anyio.create_task_group() as workers:
-                for _ in range(self._config.concurrency):
-                    workers.start_soon(self._worker, receive_jobs.clone())
-                receive_jobs.close()
-                async with send_jobs:
-                    await self._schedule(send_jobs, recipients)
+                for _ in range(self._workers()):
+                    workers.start_soon(self._worker)
             reporting.cancel_scope.cancel()
 
+    def _workers(self) -> int:
+        """``concurrency``, or fewer: no more than the client has connections."""
+        connections = self._sender.connections
+        concurrency = self._config.concurrency
+        return concurrency if connections is None else min(concurrency, connections)
+
     async def _report_progress(self) -> None:
-        """Keep ``on_progress`` going while nothing settles (long polls)."""
+        """Call ``on_progress`` every interval, settled results or not."""
         while True:
             await anyio.sleep(self._config.progress_interval)
             self.tally.tick()
 
-    # --- the scheduler ------------------------------------------------------
+    # --- a worker -----------------------------------------------------------
 
-    async def _schedule(
-        self, jobs: ObjectSendStream[_Job], recipients: Recipients
-    ) -> None:
-        ready: deque[_Send] = deque()
-        buckets: dict[str, list[Recipient]] = {}
-        source = read_recipients(recipients, self._config.message)
-        input_done = False
-        async with aclosing(source):
-            while True:
-                if self._polls and self._polls[0][0] <= anyio.current_time():
-                    await self._dispatch(jobs, heapq.heappop(self._polls)[2])
-                elif ready:
-                    await self._dispatch(jobs, ready.popleft())
-                elif not input_done:
-                    recipient = await anext(source, None)
-                    if recipient is None:
-                        input_done = True
-                        ready.extend(
-                            _Send(chunk, bulk=True) for chunk in buckets.values()
-                        )
-                        buckets.clear()
+    async def _worker(self) -> None:
+        # One trace a worker, cleared before each send: a send's trace is read
+        # only while that send is handled.
+        trace = SendTrace()
+        journal = self._journal
+        while True:
+            if self._outbox:
+                await self._flush_outbox()  # the reader is behind: wait for it
+            job: _Job | None = self._take()
+            if job is None:
+                if not (self._input_done or self._reading):
+                    job = await self._read_one()
+                    if job is None:
                         continue
-                    self.tally.read += 1
-                    job = self._admit(recipient, buckets)
-                    if job is not None:
-                        await self._dispatch(jobs, job)
-                    await self._flush_outbox()
-                elif self._polls or self._busy:
-                    await self._sleep_until_woken()
-                else:
+                elif self._finished():
+                    self._wake_all()
                     return
+                else:
+                    await self._park()
+                    continue
+            self._busy += 1
+            try:
+                if type(job) is _Poll:
+                    await self._poll(job)
+                elif type(job) is _Chunk:
+                    await self._send(job.recipients, trace, bulk=True)
+                else:
+                    assert type(job) is Recipient  # noqa: S101 -- the third kind
+                    await self._send([job], trace, bulk=False)
+            finally:
+                self._busy -= 1
+            # No wait unless a commit is due (or the reader is behind, above):
+            # the next request follows this one without a task switch.
+            if journal is not None:
+                await journal.flush_if_due()
 
-    async def _sleep_until_woken(self) -> None:
+    def _take(self) -> _Poll | _Chunk | None:
+        """A due poll, else a ready chunk, else None; wakes a parked worker for more."""
+        polls = self._polls
+        if polls and polls[0][0] <= self._now():
+            job: _Poll | _Chunk = heapq.heappop(polls)[2]
+        elif self._ready:
+            job = self._ready.popleft()
+        else:
+            return None
+        if self._parked and (self._ready or (polls and polls[0][0] <= self._now())):
+            self._wake_one()  # more is ready than this worker can take
+        return job
+
+    def _finished(self) -> bool:
+        return (
+            self._input_done
+            and not self._reading
+            and not self._busy
+            and not self._ready
+            and not self._polls
+        )
+
+    # --- parking ------------------------------------------------------------
+
+    async def _park(self) -> None:
+        """Wait until there may be work: woken, or the next poll is due."""
         if self._journal is not None:
             await self._journal.flush()  # a quiet spell: commit what is known
-        wake = self._wake
-        due = self._polls[0][0] if self._polls else _NEVER
-        with anyio.move_on_after(due - anyio.current_time()):
-            await wake.wait()
-        if wake is self._wake:
-            self._wake = anyio.Event()
-
-    async def _dispatch(self, jobs: ObjectSendStream[_Job], job: _Job) -> None:
-        self._busy += 1
+            if self._has_work():
+                return  # things moved on during the commit
+        event = anyio.Event()
+        if self._watch is None and self._polls:
+            # Keep watch for the next poll; the others wait to be woken.
+            self._watch = event
+            self._alarm = self._polls[0][0]
+            try:
+                with anyio.CancelScope(deadline=self._alarm):
+                    await event.wait()
+            finally:
+                self._watch = None
+                self._alarm = _NEVER
+                if self._parked and self._polls:
+                    self._wake_one()  # one of them keeps watch now
+            return
+        self._parked.append(event)
         try:
-            await jobs.send(job)
-        except anyio.BrokenResourceError:
-            self._busy -= 1
-            # Every worker has ended, on the error their task group is about
-            # to raise: its cancellation lands here, so that the error comes
-            # out alone rather than in a group with this one.
+            await event.wait()
+        finally:
+            if not event.is_set():  # cancelled: no longer parked
+                self._parked.remove(event)
+
+    def _has_work(self) -> bool:
+        polls = self._polls
+        return (
+            bool(self._ready)
+            or (bool(polls) and polls[0][0] <= self._now())
+            or not (self._input_done or self._reading)
+            or self._finished()
+        )
+
+    def _wake_one(self) -> None:
+        if self._parked:
+            self._parked.popleft().set()
+        elif self._watch is not None:
+            self._watch.set()
+
+    def _wake_all(self) -> None:
+        while self._parked:
+            self._parked.popleft().set()
+        if self._watch is not None:
+            self._watch.set()
+
+    # --- reading the input --------------------------------------------------
+
+    async def _read_one(self) -> Recipient | _Chunk | None:
+        """Read one recipient: its send, or None if it needs none (or input ended)."""
+        self._unyielding += 1
+        if (flow := self.flow).handed > flow.taken or self._unyielding >= _YIELD_EVERY:
+            # The reader of the results is behind (a transport that never
+            # yields, a mock's, lets one worker run on), or many recipients
+            # have been read since a worker last let the others run.
+            self._unyielding = 0
             await anyio.lowlevel.checkpoint()
-            raise
-        except BaseException:
-            self._busy -= 1
-            raise
+            if self._input_done or self._reading:
+                return None  # another worker read on meanwhile: look again
+        item: object
+        if self._items is not None:
+            item = next(self._items, _END)
+        else:
+            assert self._aitems is not None  # noqa: S101 -- one of the two is set
+            self._reading = True
+            try:
+                item = await anext(self._aitems, _END)
+            finally:
+                self._reading = False
+            if self._parked and item is not _END:
+                self._wake_one()  # the next recipient is another's to read
+        if item is _END:
+            self._end_of_input()
+            return None
+        recipient = check_item(self._read, item, self._config.message)
+        self._read += 1
+        self.tally.read += 1
+        return self._admit(recipient)
+
+    def _end_of_input(self) -> None:
+        if self._input_done:
+            return
+        self._input_done = True
+        self._items = self._aitems = None
+        self._ready.extend(_Chunk(chunk) for chunk in self._buckets.values())
+        self._buckets.clear()
+        if self._ready or self._finished():
+            self._wake_all()  # chunks to send, or nothing left to wait for
 
     def _admit(  # noqa: PLR0911 -- one exit per way a recipient can settle
-        self, recipient: Recipient, buckets: dict[str, list[Recipient]]
-    ) -> _Send | None:
+        self, recipient: Recipient
+    ) -> Recipient | _Chunk | None:
         """Settle a recipient that needs no request, or return (or batch) its send."""
         if recipient.problem is not None:
             self._settle(recipient, INVALID, error=recipient.problem)
@@ -283,17 +465,18 @@ class BroadcastRun:
             return None
         size = self._config.batch_size
         if size is None:
-            return _Send([recipient], bulk=False)
+            return recipient
+        buckets = self._buckets
         bucket = buckets.setdefault(message, [])
         bucket.append(recipient)
         if len(bucket) >= size:
             del buckets[message]
-            return _Send(bucket, bulk=True)
+            return _Chunk(bucket)
         if sum(map(len, buckets.values())) > 4 * size:
             # Many texts, none filling a chunk: send the fullest rather than
             # hold an unbounded number of recipients back.
             fullest = max(buckets, key=lambda text: len(buckets[text]))
-            return _Send(buckets.pop(fullest), bulk=True)
+            return _Chunk(buckets.pop(fullest))
         return None
 
     def _resume(self, recipient: Recipient) -> bool:
@@ -314,32 +497,28 @@ class BroadcastRun:
             self._settle_result(resumed_result(recipient, entry))
         return True
 
-    # --- the workers --------------------------------------------------------
+    # --- sending ------------------------------------------------------------
 
-    async def _worker(self, jobs: ObjectReceiveStream[_Job]) -> None:
-        async with jobs:
-            async for job in jobs:
-                try:
-                    if isinstance(job, _Send):
-                        await self._send(job)
-                    else:
-                        await self._poll(job)
-                    if self._journal is not None:
-                        await self._journal.flush_if_due()
-                    await self._flush_outbox()
-                finally:
-                    self._busy -= 1
-                    self._wake.set()
-
-    async def _send(self, job: _Send) -> None:
-        recipients = job.recipients
+    async def _send(
+        self, recipients: list[Recipient], trace: SendTrace, *, bulk: bool
+    ) -> None:
         journal = self._journal
-        keys = [self._key(r) for r in recipients] if journal is not None else []
+        keys = [self._key(r) for r in recipients] if journal is not None else None
         tally = self.tally
-        trace = SendTrace()
+        trace.clear()
         try:
-            if journal is not None and self._out_of_credits is None:
-                await journal.intend([key for key in keys if key is not None])
+            if keys is not None and self._out_of_credits is None:
+                assert journal is not None  # noqa: S101 -- keys only with one
+                taken = await journal.intend([key for key in keys if key is not None])
+                if len(taken) < len(recipients):
+                    # A shared worker sends only the recipients it still
+                    # holds: another worker took the rest (see _claims).
+                    held = set(taken)
+                    kept = [i for i, key in enumerate(keys) if key in held]
+                    recipients = [recipients[i] for i in kept]
+                    keys = [keys[i] for i in kept]
+                    if not recipients:
+                        return
             if self._out_of_credits is not None:
                 # The account ran out while this send waited: it never left.
                 self._not_sent(recipients, self._out_of_credits)
@@ -347,7 +526,7 @@ class BroadcastRun:
             tally.requests += 1
             tally.in_flight += 1
             try:
-                sent = await self._deliver(job, trace)
+                sent = await self._deliver(recipients, trace, bulk=bulk)
             finally:
                 tally.in_flight -= 1
         except anyio.get_cancelled_exc_class():
@@ -372,8 +551,26 @@ class BroadcastRun:
             raise
         self._all_accepted(recipients, keys, sent)
 
+    async def _deliver(
+        self, recipients: list[Recipient], trace: SendTrace, *, bulk: bool
+    ) -> list[str]:
+        """Send as ``sms.send``/``send_bulk`` would, traced; the ids in order."""
+        provider = self._config.sms_provider
+        first = recipients[0]
+        assert first.message is not None  # noqa: S101 -- valid recipients have a text
+        if bulk:
+            numbers = [recipient.phone_number for recipient in recipients]
+            return await self._sender.send_bulk(numbers, first.message, provider, trace)
+        message_id = await self._sender.send(
+            first.phone_number, first.message, provider, trace
+        )
+        return [message_id]
+
     def _failed(
-        self, recipients: list[Recipient], keys: list[Key | None], error: IProgSMSError
+        self,
+        recipients: list[Recipient],
+        keys: list[Key | None] | None,
+        error: IProgSMSError,
     ) -> None:
         """Record a send that raised ``error``: in doubt if it may have gone out."""
         status = _failed_status(error)
@@ -390,28 +587,23 @@ class BroadcastRun:
             self._settle(recipient, status, error=error)
 
     def _all_accepted(
-        self, recipients: list[Recipient], keys: list[Key | None], sent: list[str]
+        self,
+        recipients: list[Recipient],
+        keys: list[Key | None] | None,
+        sent: list[str],
     ) -> None:
-        keyed: list[Key | None] = list(keys) if keys else [None] * len(recipients)
         # Journal every id before settling any recipient: settling calls
         # on_result, which may raise and must not cost the others their ids.
-        self._journal_all(keyed, STATE_ACCEPTED, message_ids=sent)
+        self._journal_all(keys, STATE_ACCEPTED, message_ids=sent)
         self.tally.accepted += len(recipients)
-        for recipient, key, message_id in zip(recipients, keyed, sent, strict=True):
-            self._accepted(recipient, key, message_id)
+        if keys is None:
+            for recipient, message_id in zip(recipients, sent, strict=True):
+                self._accepted(recipient, None, message_id)
+        else:
+            for recipient, key, message_id in zip(recipients, keys, sent, strict=True):
+                self._accepted(recipient, key, message_id)
 
-    async def _deliver(self, job: _Send, trace: SendTrace) -> list[str]:
-        """Send ``job`` as ``sms.send``/``send_bulk`` would, traced."""
-        provider = self._config.sms_provider
-        first = job.recipients[0]
-        assert first.message is not None  # noqa: S101 -- valid recipients have a text
-        if job.bulk:
-            numbers = [recipient.phone_number for recipient in job.recipients]
-            return await self._sender.send_bulk(numbers, first.message, provider, trace)
-        message_id = await self._sender.send(
-            first.phone_number, first.message, provider, trace
-        )
-        return [message_id]
+    # --- polling ------------------------------------------------------------
 
     def _accepted(
         self,
@@ -425,14 +617,14 @@ class BroadcastRun:
         if not config.poll:
             self._settle(recipient, gateway_status(status), message_id=message_id)
             return
-        now = anyio.current_time()
+        now = self._now()
         entry = _Poll(
             recipient,
             message_id,
             key,
-            deadline=now + config.poll_timeout,
-            interval=config.poll_interval,
-            status=status,
+            now + config.poll_timeout,
+            config.poll_interval,
+            status,
         )
         self._polling[entry] = None
         self._push_poll(entry, now)
@@ -441,7 +633,13 @@ class BroadcastRun:
         delay = entry.interval * self._random.uniform(0.8, 1.2)
         due = min(now + delay, entry.deadline)
         heapq.heappush(self._polls, (due, next(self._order), entry))
-        self._wake.set()
+        if due < self._alarm:
+            # Sooner than the watch waits for, or nobody keeps watch: have a
+            # parked worker set its alarm. Busy workers see it themselves.
+            if self._watch is not None:
+                self._watch.set()
+            elif self._parked:
+                self._parked.popleft().set()
 
     async def _poll(self, entry: _Poll) -> None:
         tally = self.tally
@@ -466,7 +664,7 @@ class BroadcastRun:
             entry.error = None
         finally:
             tally.in_flight -= 1
-        now = anyio.current_time()
+        now = self._now()
         final = (
             entry.status is not None
             and entry.status.lower() not in self._config.non_final_statuses
@@ -523,24 +721,62 @@ class BroadcastRun:
         )
 
     def _settle_result(self, result: BroadcastResult) -> None:
-        """Record a final result at once: counts, ``on_result``, then the outbox."""
+        """Record a final result at once: counts, ``on_result``, then the reader.
+
+        Handed to the reader at once when it has room and none is queued;
+        otherwise queued, in order, for `_flush_outbox`.
+        """
         self.tally.counts[result.status] += 1
-        if self._config.on_result is not None:
-            self._config.on_result(result)
-        self._outbox.append(result)
-        self.tally.tick()
+        on_result = self._config.on_result
+        if on_result is not None:
+            on_result(result)
+        if self._collected is not None:
+            self._collected.append(result)
+        elif self._outbox or self._flushing is not None:
+            self._outbox.append(result)  # behind those handed over first
+        elif not self._hand_over(result):
+            self._outbox.append(result)
+
+    def _hand_over(self, result: BroadcastResult) -> bool:
+        """Give ``result`` to the reader without waiting; False if it has no room."""
+        out = self._out
+        assert out is not None  # noqa: S101 -- a reader's stream, set by run()
+        try:
+            out.send_nowait(result)
+        except anyio.WouldBlock:
+            return False
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._outbox.clear()  # the reader left: on_result has them all
+        else:
+            self.flow.handed += 1
+        return True
 
     async def _flush_outbox(self) -> None:
-        """Hand recorded results to the reader, waiting while it is behind."""
-        out = self._out
-        assert out is not None  # noqa: S101 -- set by run()
-        while self._outbox:
-            result = self._outbox.popleft()
-            try:
-                await out.send(result)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                self._outbox.clear()  # the reader left: on_result has them all
-                return
+        """Hand queued results to the reader, waiting while it is behind.
+
+        One worker hands them over, in order; the others wait for it to be
+        done, so that no worker runs on while the reader is behind.
+        """
+        if self._flushing is not None:
+            await self._flushing.wait()
+            return
+        self._flushing = flushed = anyio.Event()
+        try:
+            while self._outbox:
+                result = self._outbox.popleft()
+                if self._hand_over(result):
+                    continue
+                out = self._out
+                assert out is not None  # noqa: S101 -- set with the outbox
+                try:
+                    await out.send(result)  # queues it on the stream, waits
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    self._outbox.clear()  # the reader left: on_result has them
+                    return
+                self.flow.handed += 1
+        finally:
+            self._flushing = None
+            flushed.set()
 
     def _settle_leftovers(self) -> None:
         """On an early end, report what was accepted and still being polled."""
@@ -557,19 +793,34 @@ class BroadcastRun:
 
     def _journal_all(
         self,
-        keys: list[Key | None],
+        keys: list[Key | None] | None,
         state: str,
         *,
         error: str | None = None,
         message_ids: list[str] | None = None,
     ) -> None:
         journal = self._journal
-        if journal is None:
+        if journal is None or keys is None:
             return
         ids: list[str | None] = list(message_ids) if message_ids else [None] * len(keys)
         for key, message_id in zip(keys, ids, strict=True):
             if key is not None:
                 journal.record(key, state, message_id=message_id, error=error)
+
+
+_END = object()
+"""The end of the input, as ``next`` and ``anext`` return it."""
+
+
+def _clock() -> Callable[[], float]:
+    """The event loop's clock, as `anyio.current_time` reads it, looked up once.
+
+    anyio asks sniffio which loop runs on every call; a run asks a few times a
+    recipient.
+    """
+    if sniffio.current_async_library() == "asyncio":
+        return asyncio.get_running_loop().time
+    return anyio.current_time
 
 
 def _failed_status(error: IProgSMSError) -> BroadcastStatus:

@@ -160,8 +160,13 @@ class JournalStore(Protocol):
         """
         ...
 
-    async def intend(self, keys: list[Key]) -> None:
-        """Commit that these sends are about to go out, before they do."""
+    async def intend(self, keys: list[Key]) -> list[Key]:
+        """Commit that these sends are about to go out, before they do.
+
+        Returns the keys to send: all of them, except on a shared worker's
+        journal (``_claims.SharedJournal``), which takes only the recipients
+        this worker still holds, and returns those.
+        """
         ...
 
     def record(
@@ -224,10 +229,11 @@ class BatchingJournal(ABC):
         """
         return self._known.get((phone_number, digest))
 
-    async def intend(self, keys: list[Key]) -> None:
+    async def intend(self, keys: list[Key]) -> list[Key]:
         """Record that these sends are about to go out, durably, before they do.
 
-        Concurrent callers share one commit (group commit).
+        Concurrent callers share one commit (group commit). Returns ``keys``:
+        every one of them may be sent.
         """
         now = time.time()
         self._queue.extend(
@@ -236,6 +242,7 @@ class BatchingJournal(ABC):
         )
         self._queued += len(keys)
         await self._commit_through(self._queued)
+        return keys
 
     def record(
         self,

@@ -20,6 +20,7 @@ from .._validation import (
     CALLBACK,
     FILE_PATH,
     FLAG,
+    LEASE,
     MESSAGE,
     POSITIVE_INT,
     POSITIVE_NUMBER,
@@ -66,7 +67,9 @@ class BroadcastOptions:
     message: str | None = attrs.field(default=None, validator=optional(MESSAGE))
     """The text for recipients given as bare numbers."""
     concurrency: int = attrs.field(default=50, validator=POSITIVE_INT)
-    """Requests in flight at most, sends and polls together."""
+    """Requests in flight at most, sends and polls together; no more than the
+    client's pool has connections (its ``limits``, 50 by default) when the
+    pool is the client's own."""
     rate_limit: float | None = attrs.field(
         default=None, validator=optional(POSITIVE_NUMBER)
     )
@@ -123,6 +126,29 @@ class BroadcastOptions:
     cancellation's drain."""
     progress_interval: float = attrs.field(default=0.25, validator=POSITIVE_SECONDS)
     """Seconds between two calls of ``on_progress`` while the broadcast runs."""
+    shared: bool = attrs.field(default=False, validator=FLAG)
+    """Work on the broadcast alongside other workers, on any machines: needs a
+    ``postgresql://`` journal and a ``name``. The recipients given are loaded
+    into the journal once, whichever worker comes first (see
+    `IProgSMS.broadcast_work` to join without them); each worker claims
+    small batches under a lease, and reports the recipients it settled."""
+    worker_id: str | None = attrs.field(
+        default=None, validator=optional(BROADCAST_NAME)
+    )
+    """A shared worker's id in the journal (a pod's or host's name, say); None
+    for ``hostname:pid``. A suffix of the process's own is added, so a
+    restarted process is a new worker."""
+    lease: float = attrs.field(default=30.0, validator=LEASE)
+    """Seconds a shared worker's claims hold unless renewed (its heartbeat
+    renews them every third of it): a worker that dies is taken over by
+    others this long after. Keep it well above the database's response
+    time. At least 1."""
+    claim_size: int | None = attrs.field(default=None, validator=optional(POSITIVE_INT))
+    """Recipients a shared worker claims at a time; None for twice the
+    ``concurrency`` (at least ``batch_size``)."""
+    plan_timeout: float = attrs.field(default=300.0, validator=SECONDS)
+    """Seconds a shared worker given no recipients waits for a worker with
+    them to plan the broadcast, before `JournalError`."""
 
     def __attrs_post_init__(self) -> None:
         if self.name is None and is_postgres_url(self.journal):
@@ -131,10 +157,41 @@ class BroadcastOptions:
                 "its tables hold many broadcasts",
                 field="name",
             )
+        if self.shared:
+            _check_shared(self)
 
     def replace(self, **changes: Unpack[BroadcastOptionChanges]) -> BroadcastOptions:
         """A copy with some fields changed, checked as a new one is."""
         return attrs.evolve(self, **changes)
+
+
+def _check_shared(options: BroadcastOptions) -> None:
+    """Refuse what a shared broadcast cannot do, saying why."""
+    if not is_postgres_url(options.journal):
+        raise ConfigurationError(
+            "shared=True needs a postgresql:// journal (journal=...): the "
+            "workers, on any machines, share the broadcast through its tables",
+            field="journal",
+        )
+    refused = {
+        "dry_run": "a dry run sends nothing and needs no workers: run it "
+        "without shared=True",
+        "check_credits": "the credit check reads the whole input before "
+        "sending, which a worker of a shared broadcast does not have: run a "
+        "dry run first and compare its estimate with your credits",
+    }
+    for field, why in refused.items():
+        if getattr(options, field):
+            raise ConfigurationError(
+                f"{field}=True with shared=True: {why}", field=field
+            )
+    if not options.deduplicate:
+        raise ConfigurationError(
+            "deduplicate=False with shared=True: a shared broadcast keeps one row "
+            "for each number and text, so it texts each once and reports later "
+            "copies as duplicate",
+            field="deduplicate",
+        )
 
 
 class BroadcastOptionChanges(TypedDict, total=False):
@@ -164,6 +221,11 @@ class BroadcastOptionChanges(TypedDict, total=False):
     on_progress: Callable[[BroadcastProgress], object] | None
     on_result: Callable[[BroadcastResult], object] | None
     progress_interval: float
+    shared: bool
+    worker_id: str | None
+    lease: float
+    claim_size: int | None
+    plan_timeout: float
 
 
 _OPTIONS = optional(instance_of(BroadcastOptions))

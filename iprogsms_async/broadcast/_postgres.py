@@ -13,8 +13,10 @@ thread (as sqlite3 is): the same code runs under asyncio and trio, and group
 commit makes the thread's cost per row small (``benchmarks/RESULTS.md``).
 It is an extra: ``pip install 'iprogsms-async[postgres]'``.
 
-The table carries what many workers on one broadcast will need (the input
-position, the claim and its lease, the texts), see `PostgresJournal.claim`.
+The tables also carry what many workers on one broadcast share (the input
+position, the claim and its lease, the texts, when planning finished): a
+worker's side is ``_claims.SharedJournal``. `plan` loads a broadcast's
+recipients, idempotently, for any worker to claim.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import contextlib
 import hashlib
 import importlib
 import threading
-import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -58,12 +59,18 @@ __all__ = [
     "STATE_CLAIMED",
     "STATE_PLANNED",
     "PostgresJournal",
+    "PostgresStore",
+    "connect",
+    "in_thread",
     "is_postgres_url",
     "read_counts",
 ]
 
-SCHEMA_VERSION = 1
-"""The layout of the tables this code writes; a newer database is refused."""
+SCHEMA_VERSION = 2
+"""The layout of the tables this code writes; a newer database is refused.
+
+1: the tables; 2: ``iprogsms_broadcasts.planned_at`` and the indexes of
+shared workers' claims (an older database is migrated in place)."""
 
 STATE_PLANNED = "planned"
 """Loaded into the journal, not yet claimed by a worker: sendable."""
@@ -88,6 +95,10 @@ CREATE TABLE IF NOT EXISTS iprogsms_broadcasts (
     name       text PRIMARY KEY,
     created_at timestamptz NOT NULL DEFAULT now()
 )""",
+    # Version 2: when the last chunk of a plan was committed. Workers without
+    # input wait for it, and none concludes "nothing left" before it is set.
+    """
+ALTER TABLE iprogsms_broadcasts ADD COLUMN IF NOT EXISTS planned_at timestamptz""",
     # One row a recipient. position, claimed_by and lease_until serve many
     # workers claiming batches of one broadcast (FOR UPDATE SKIP LOCKED).
     """
@@ -110,6 +121,18 @@ CREATE TABLE IF NOT EXISTS iprogsms_recipients (
 CREATE INDEX IF NOT EXISTS iprogsms_recipients_claimable
     ON iprogsms_recipients (broadcast, position)
     WHERE state IN ('planned', 'claimed')""",
+    # Version 2. The rows some worker holds, by lease: claims and polls whose
+    # lease ran out, and sends whose worker stopped. A small set at any time.
+    """
+CREATE INDEX IF NOT EXISTS iprogsms_recipients_held
+    ON iprogsms_recipients (broadcast, lease_until)
+    WHERE state IN ('claimed', 'sending') OR claimed_by IS NOT NULL""",
+    # Version 2. Rows a worker that starts later takes up: not sent (out of
+    # credits, say), and accepted texts nobody polls any more.
+    """
+CREATE INDEX IF NOT EXISTS iprogsms_recipients_left
+    ON iprogsms_recipients (broadcast, updated_at)
+    WHERE state = 'not_sent' OR (state = 'accepted' AND claimed_by IS NULL)""",
     # The text of each digest, for a worker that claims recipients it did not read.
     """
 CREATE TABLE IF NOT EXISTS iprogsms_texts (
@@ -144,27 +167,6 @@ SELECT phone_number, text_digest, state, message_id, status, error
 FROM iprogsms_recipients
 WHERE broadcast = %s AND state NOT IN ('not_sent', 'planned', 'claimed')
 """
-_CLAIM = """
-WITH picked AS (
-    SELECT phone_number, text_digest
-    FROM iprogsms_recipients
-    WHERE broadcast = %(name)s
-      AND (state = 'planned' OR (state = 'claimed' AND lease_until < now()))
-    ORDER BY position
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE iprogsms_recipients AS r
-SET state = 'claimed',
-    claimed_by = %(worker)s,
-    lease_until = now() + make_interval(secs => %(lease)s),
-    updated_at = now()
-FROM picked
-WHERE r.broadcast = %(name)s
-  AND r.phone_number = picked.phone_number
-  AND r.text_digest = picked.text_digest
-RETURNING r.position, r.phone_number, r.text_digest
-"""
 
 
 def is_postgres_url(value: object) -> bool:
@@ -172,8 +174,12 @@ def is_postgres_url(value: object) -> bool:
     return isinstance(value, str) and value.partition("://")[0].lower() in _SCHEMES
 
 
-class PostgresJournal(BatchingJournal):
-    """The PostgreSQL journal of one named broadcast. Create with `open`."""
+class PostgresStore(BatchingJournal):
+    """One connection to a named broadcast's rows: what both kinds of run share.
+
+    `PostgresJournal` is a run of its own; ``_claims.SharedJournal`` one of
+    many workers. Calls run one at a time in a worker thread.
+    """
 
     def __init__(
         self, psycopg: ModuleType, connection: Connection, url: str, name: str
@@ -186,69 +192,29 @@ class PostgresJournal(BatchingJournal):
         self._thread = anyio.CapacityLimiter(1)
         self._in_use = threading.Lock()
 
-    @classmethod
-    async def open(
-        cls, url: str, *, name: str, shared: bool = False
-    ) -> PostgresJournal:
-        """Connect, create the tables if missing, and take ``name`` for this run.
-
-        A run takes the name for itself: a second run of it fails at once.
-        ``shared=True`` takes it alongside other workers of the same broadcast
-        (who divide its recipients with `claim`), never alongside a run that
-        took it for itself.
-
-        Raises `JournalError` when the database cannot be reached, holds
-        tables of a newer version, or another running broadcast holds the
-        name; `ConfigurationError` when psycopg is not installed.
-        """
-        name = check_name(name)
-        psycopg = _import_psycopg()
-        shown = without_password(url)
-        connection = await _in_thread(
-            psycopg, shown, _connect, psycopg, url, name, shared
-        )
-        journal = cls(psycopg, connection, url, name)
-        try:
-            journal._known = await journal._run(_load, connection, name)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await journal._run(connection.close)
-            raise
-        return journal
-
     async def plan(self, recipients: Iterable[tuple[int, str, str]]) -> int:
         """Load recipients into the journal once: (position, number, text) each.
 
-        Recipients already there are left as they are, so any number of
-        workers may plan the same input. Returns how many were new.
+        One transaction. Recipients already there are left as they are (a
+        row an earlier run of the name wrote without a position gets this
+        one), so any number of workers may plan the same input at once: each
+        recipient is added once. Returns how many rows were new to the plan.
         """
         rows = list(recipients)
         return await self._run(_plan, self._db, self.name, rows)
 
-    async def claim(
-        self, worker: str, *, limit: int, lease: float
-    ) -> list[tuple[int, str, str]]:
-        """Claim up to ``limit`` planned recipients for ``worker`` for ``lease`` s.
+    async def finish_plan(self) -> None:
+        """Record that the broadcast's plan is complete (kept if already set).
 
-        Claims skip rows another transaction holds (``FOR UPDATE SKIP
-        LOCKED``), so concurrent workers get disjoint batches. A claim whose
-        lease ran out (its worker died before its ``intend``) is claimable
-        again; a row once ``sending`` never is. Returns (position, number,
-        text) in input order.
+        Workers given no recipients wait for it; none ends before it is set.
         """
-        return await self._run(
-            _claim, self._db, {"name": self.name, "worker": worker,
-                               "limit": limit, "lease": lease}
-        )  # fmt: skip
+        await self._run(_finish_plan, self._db, self.name)
 
     async def counts(self) -> JournalCounts:
         """The broadcast's committed rows by state, in one query."""
         counts = await self._run(_counts, self._db, self.name)
         assert counts is not None  # noqa: S101 -- open() recorded the name
         return counts
-
-    async def _write(self, rows: list[Row]) -> None:
-        await self._run(_write, self._db, self.name, rows)
 
     async def _close(self) -> None:
         try:
@@ -262,7 +228,7 @@ class PostgresJournal(BatchingJournal):
                 _disconnect(self._db)
 
     async def _run(self, func: Callable[..., T], *args: object) -> T:
-        return await _in_thread(
+        return await in_thread(
             self._psycopg,
             self._url,
             one_at_a_time,
@@ -273,10 +239,38 @@ class PostgresJournal(BatchingJournal):
         )
 
     def __repr__(self) -> str:
-        return f"<PostgresJournal {self.name!r} at {self._url!r}>"
+        return f"<{type(self).__name__} {self.name!r} at {self._url!r}>"
 
 
-async def _in_thread(
+class PostgresJournal(PostgresStore):
+    """The PostgreSQL journal of one named broadcast run. Create with `open`."""
+
+    @classmethod
+    async def open(cls, url: str, *, name: str) -> PostgresJournal:
+        """Connect, create the tables if missing, and take ``name`` for this run.
+
+        A run takes the name for itself: a second run of it, or a shared
+        worker of it (``_claims.SharedJournal``), fails at once.
+
+        Raises `JournalError` when the database cannot be reached, holds
+        tables of a newer version, or another running broadcast holds the
+        name; `ConfigurationError` when psycopg is not installed.
+        """
+        psycopg, connection, name = await connect(url, name, shared=False)
+        journal = cls(psycopg, connection, url, name)
+        try:
+            journal._known = await journal._run(_load, connection, name)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await journal._run(connection.close)
+            raise
+        return journal
+
+    async def _write(self, rows: list[Row]) -> None:
+        await self._run(_write, self._db, self.name, rows)
+
+
+async def in_thread(
     psycopg: ModuleType,
     shown: str,
     func: Callable[..., T],
@@ -287,6 +281,21 @@ async def _in_thread(
         return await anyio.to_thread.run_sync(func, *args, limiter=limiter)
     except psycopg.Error as exc:
         raise JournalError(f"journal {shown}: {exc}".rstrip()) from exc
+
+
+async def connect(
+    url: str, name: str, *, shared: bool
+) -> tuple[ModuleType, Connection, str]:
+    """psycopg, a connection holding ``name`` (checked), and the name.
+
+    ``shared`` takes the name alongside other workers of the broadcast; a
+    run of its own takes it alone (see `_take`).
+    """
+    name = check_name(name)
+    psycopg = _import_psycopg()
+    shown = without_password(url)
+    connection = await in_thread(psycopg, shown, _connect, psycopg, url, name, shared)
+    return psycopg, connection, name
 
 
 def _import_psycopg() -> ModuleType:
@@ -406,7 +415,7 @@ async def read_counts(url: str, *, name: str) -> JournalCounts:
     name = check_name(name)
     psycopg = _import_psycopg()
     shown = without_password(url)
-    counts = await _in_thread(psycopg, shown, _read_counts, psycopg, url, name)
+    counts = await in_thread(psycopg, shown, _read_counts, psycopg, url, name)
     if counts is None:
         raise JournalError(f"journal {shown} holds no broadcast named {name!r}")
     return counts
@@ -457,47 +466,65 @@ def upsert_parameters(name: str, rows: list[Row]) -> tuple[object, ...]:
     return (name, *([row[i] for row in kept] for i in range(_ROW_FIELDS)))
 
 
+# Each chunk in key order: two planners of one input lock the same rows in the
+# same order, so they wait for each other rather than deadlock.
+_PLAN_TEXTS = """
+INSERT INTO iprogsms_texts (broadcast, text_digest, message)
+SELECT %s, d, m FROM unnest(%s::text[], %s::text[]) AS t(d, m) ORDER BY d
+ON CONFLICT DO NOTHING
+"""
+_PLAN = """
+INSERT INTO iprogsms_recipients
+    (broadcast, phone_number, text_digest, state, updated_at, position)
+SELECT %s, n, d, 'planned', now(), p
+FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS t(n, d, p)
+ORDER BY n, d
+ON CONFLICT DO NOTHING
+"""
+# Rows an earlier run of the name wrote on its own have no position: give
+# them this plan's. Rows a worker holds are skipped, never waited for.
+_PLACE = """
+WITH unplaced AS (
+    SELECT r.phone_number, r.text_digest, t.p
+    FROM iprogsms_recipients AS r
+    JOIN unnest(%s::text[], %s::text[], %s::bigint[]) AS t(n, d, p)
+      ON r.phone_number = t.n AND r.text_digest = t.d
+    WHERE r.broadcast = %s AND r.position IS NULL
+    FOR UPDATE OF r SKIP LOCKED
+)
+UPDATE iprogsms_recipients AS r SET position = unplaced.p
+FROM unplaced
+WHERE r.broadcast = %s
+  AND r.phone_number = unplaced.phone_number
+  AND r.text_digest = unplaced.text_digest
+"""
+
+
 def _plan(connection: Connection, name: str, rows: list[tuple[int, str, str]]) -> int:
-    now = time.time()
-    texts = {text_digest(text): text for _, _, text in rows}
+    keyed: dict[Key, int] = {}
+    texts: dict[str, str] = {}
+    for position, number, text in rows:
+        digest = text_digest(text)
+        texts.setdefault(digest, text)
+        keyed.setdefault((number, digest), position)  # the first copy's place
+    numbers = [number for number, _ in keyed]
+    digests = [digest for _, digest in keyed]
+    positions = list(keyed.values())
     with connection.transaction(), connection.cursor() as cursor:
-        cursor.executemany(
-            "INSERT INTO iprogsms_texts (broadcast, text_digest, message) "
-            "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-            [(name, digest, text) for digest, text in texts.items()],
-        )
-        cursor.execute(
-            "INSERT INTO iprogsms_recipients (broadcast, phone_number, text_digest,"
-            " state, updated_at, position) "
-            "SELECT %s, n, d, 'planned', to_timestamp(%s), p "
-            "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS t(n, d, p) "
-            "ON CONFLICT DO NOTHING",
-            (
-                name,
-                now,
-                [number for _, number, _ in rows],
-                [text_digest(text) for _, _, text in rows],
-                [position for position, _, _ in rows],
-            ),
-        )
-        return int(cursor.rowcount)
+        cursor.execute(_PLAN_TEXTS, (name, list(texts), list(texts.values())))
+        cursor.execute(_PLAN, (name, numbers, digests, positions))
+        added = int(cursor.rowcount)
+        if added < len(keyed):
+            cursor.execute(_PLACE, (numbers, digests, positions, name, name))
+            added += int(cursor.rowcount)
+        return added
 
 
-def _claim(
-    connection: Connection, params: dict[str, object]
-) -> list[tuple[int, str, str]]:
-    with connection.transaction():
-        claimed = connection.execute(_CLAIM, params).fetchall()
-        digests = sorted({digest for _, _, digest in claimed})
-        texts: dict[str, str] = dict(
-            connection.execute(
-                "SELECT text_digest, message FROM iprogsms_texts "
-                "WHERE broadcast = %s AND text_digest = ANY(%s)",
-                (params["name"], digests),
-            ).fetchall()
-        )
-    return sorted(
-        (position, number, texts[digest]) for position, number, digest in claimed
+def _finish_plan(connection: Connection, name: str) -> None:
+    connection.execute(
+        "UPDATE iprogsms_broadcasts SET planned_at = COALESCE(planned_at, now()) "
+        "WHERE name = %s",
+        (name,),
     )
 
 

@@ -16,7 +16,11 @@ __all__ = ["Tally"]
 
 
 class Tally:
-    """Counts a broadcast keeps as it goes, cheap to update on every event."""
+    """Counts a broadcast keeps as it goes, cheap to update on every event.
+
+    The engine updates the counts in place; ``on_progress`` is called from
+    `tick`, once an interval, never per result.
+    """
 
     __slots__ = (
         "_callback",

@@ -23,6 +23,7 @@ __all__ = [
     "Recipient",
     "RecipientInput",
     "Recipients",
+    "check_item",
     "check_recipients",
     "read_recipients",
 ]
@@ -126,20 +127,23 @@ async def read_recipients(
     index = 0
     if isinstance(recipients, AsyncIterable):
         async for item in recipients:
-            yield _check(index, item, message)
+            yield check_item(index, item, message)
             index += 1
     else:
         for item in recipients:
-            yield _check(index, item, message)
+            yield check_item(index, item, message)
             index += 1
             if index % 64 == 0:
                 # A plain iterable never yields to the event loop by itself.
                 await anyio.lowlevel.checkpoint()
 
 
-def _check(index: int, item: object, default_message: str | None) -> Recipient:
+def check_item(index: int, item: object, default_message: str | None) -> Recipient:
+    """Input item ``index``, checked: ready to send, or refused with a reason."""
     raw_number: object
     text: object
+    if isinstance(item, Recipient):
+        return item  # read and checked already, at its own index (a claim's)
     if isinstance(item, str):
         raw_number, text = item, default_message
     elif isinstance(item, Outgoing):

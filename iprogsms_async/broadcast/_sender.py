@@ -25,6 +25,15 @@ class Sender(Protocol):
         """Where `credits` reads (no token in it), quoted by the credit check."""
         ...
 
+    @property
+    def connections(self) -> int | None:
+        """Requests the client can have on the wire at once; None if it cannot tell.
+
+        A broadcast runs no more workers than this: any more would only wait
+        for a connection, at a cost.
+        """
+        ...
+
     async def send(
         self,
         phone_number: str,

@@ -107,6 +107,12 @@ async def _command(
             return await broadcast_command(
                 client, args, console=console, errors=errors, argv=argv
             )
+        if args.command == "broadcast-work":
+            from ._broadcast import work_command  # noqa: PLC0415
+
+            return await work_command(
+                client, args, console=console, errors=errors, argv=argv
+            )
         from ._commands import call_operation  # noqa: PLC0415
         from ._render import emit  # noqa: PLC0415
 

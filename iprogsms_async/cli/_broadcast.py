@@ -37,7 +37,13 @@ if TYPE_CHECKING:
         RecipientInput,
     )
 
-__all__ = ["FAILURES", "BroadcastView", "ProgressLine", "broadcast_command"]
+__all__ = [
+    "FAILURES",
+    "BroadcastView",
+    "ProgressLine",
+    "broadcast_command",
+    "work_command",
+]
 
 FAILURES = frozenset({"failed", "rejected", "error", "unknown", "invalid", "not_sent"})
 """Statuses that make a finished broadcast exit with `ExitCode.PARTIAL`."""
@@ -167,12 +173,16 @@ class BroadcastView:
     async def run(
         self,
         client: IProgSMS,
-        recipients: Iterable[RecipientInput],
+        recipients: Iterable[RecipientInput] | None,
         *,
         out: str | None,
         options: BroadcastOptions,
     ) -> None:
-        """Broadcast with ``options``, stopping cleanly on the first Ctrl-C."""
+        """Broadcast with ``options``, stopping cleanly on the first Ctrl-C.
+
+        No ``recipients``: join the shared broadcast ``options`` names, as a
+        worker (`IProgSMS.broadcast_work_stream`).
+        """
         line = ProgressLine(self.errors, self.total)
 
         def on_progress(snapshot: BroadcastProgress) -> None:
@@ -187,12 +197,19 @@ class BroadcastView:
                 output.write(result)
 
             async def body() -> None:
-                async with client.broadcast_stream(
-                    recipients,
-                    options=options,
-                    on_progress=on_progress,
-                    on_result=on_result,
-                ) as results:
+                opening = (
+                    client.broadcast_work_stream(
+                        options=options, on_progress=on_progress, on_result=on_result
+                    )
+                    if recipients is None
+                    else client.broadcast_stream(
+                        recipients,
+                        options=options,
+                        on_progress=on_progress,
+                        on_result=on_result,
+                    )
+                )
+                async with opening as results:
                     async for _ in results:
                         pass
 
@@ -305,16 +322,11 @@ async def broadcast_command(
     name: str | None = args.name
     if name is None and journal is not None and is_postgres_url(journal):
         name = path.name  # a PostgreSQL journal holds many broadcasts
-    options = BroadcastOptions(
-        concurrency=args.concurrency,
-        rate_limit=args.rate_limit,
-        batch_size=args.batch_size,
-        sms_provider=args.sms_provider,
-        poll=args.poll,
-        poll_timeout=args.poll_timeout,
+    options = _options(args).replace(
         check_credits=args.check_credits,
         journal=journal,
         name=name,
+        shared=args.shared,
     )
     if args.sandbox and journal and os.path.exists(journal):  # noqa: ASYNC240, PTH110 -- once
         errors.print(
@@ -338,13 +350,55 @@ async def broadcast_command(
         console=console,
         errors=errors,
         as_json=args.json,
-        total=_count_rows(path),
+        # A shared worker settles its share: no total to count towards.
+        total=None if args.shared else _count_rows(path),
         line_of=lambda index: recipients.lines[index],
         skipped=lambda: len(recipients.problems),
     )
     await view.run(client, recipients, out=args.out, options=options)
     resume = shlex.join(["iprogsms", *argv]) if journal else None
     return view.summary(recipients.problems, out=args.out, resume=resume)
+
+
+async def work_command(
+    client: IProgSMS,
+    args: argparse.Namespace,
+    *,
+    console: Console,
+    errors: Console,
+    argv: list[str],
+) -> ExitCode:
+    """``iprogsms broadcast work --journal URL --name NAME``: one more worker."""
+    options = _options(args).replace(
+        journal=args.journal,
+        name=args.name,
+        shared=True,
+        plan_timeout=args.plan_timeout,
+    )
+    view = BroadcastView(
+        console=console,
+        errors=errors,
+        as_json=args.json,
+        total=None,
+        line_of=lambda _: None,  # no file here: the journal's input positions
+    )
+    await view.run(client, None, out=args.out, options=options)
+    return view.summary([], out=args.out, resume=shlex.join(["iprogsms", *argv]))
+
+
+def _options(args: argparse.Namespace) -> BroadcastOptions:
+    """The options both ``broadcast`` and ``broadcast work`` take."""
+    return BroadcastOptions(
+        concurrency=args.concurrency,
+        rate_limit=args.rate_limit,
+        batch_size=args.batch_size,
+        sms_provider=args.sms_provider,
+        poll=args.poll,
+        poll_timeout=args.poll_timeout,
+        worker_id=args.worker_id,
+        lease=args.lease,
+        claim_size=args.claim_size,
+    )
 
 
 def _estimate(
@@ -428,7 +482,12 @@ class _Output:
 async def _until_interrupted(
     body: Callable[[], Awaitable[None]], errors: Console
 ) -> bool:
-    """Run ``body``; on Ctrl-C cancel it (it drains) and return True."""
+    """Run ``body``; on Ctrl-C or SIGTERM cancel it (it drains) and return True.
+
+    SIGTERM is how a service manager stops a process (Kubernetes, systemd,
+    docker stop): it drains as Ctrl-C does, so that a stopped worker leaves
+    no send in doubt if it is given the time (its timeout's total).
+    """
     interrupted = False
     scope = anyio.CancelScope()
 
@@ -437,7 +496,7 @@ async def _until_interrupted(
     ) -> None:
         nonlocal interrupted
         try:
-            receiver = anyio.open_signal_receiver(signal.SIGINT)
+            receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
         except (
             NotImplementedError
         ):  # pragma: no cover - Windows: KeyboardInterrupt then
@@ -445,13 +504,14 @@ async def _until_interrupted(
             return
         with receiver as signals:
             task_status.started()
-            async for _ in signals:
+            async for received in signals:
                 if interrupted:
-                    os._exit(ExitCode.INTERRUPTED)  # a second Ctrl-C: leave at once
+                    os._exit(ExitCode.INTERRUPTED)  # a second one: leave at once
                 interrupted = True
+                how = "Ctrl-C" if received == signal.SIGINT else "SIGTERM"
                 errors.print(
-                    "\nStopping: finishing the sends already on the wire "
-                    "(Ctrl-C again to quit at once)...",
+                    f"\nStopping ({how}): finishing the sends already on the wire "
+                    f"({how} again to quit at once)...",
                     markup=False,
                     soft_wrap=False,
                 )

@@ -21,4 +21,4 @@ class ExitCode(enum.IntEnum):
     PARTIAL = 4
     """A broadcast finished, but some recipients were not sent or delivered."""
     INTERRUPTED = 130
-    """Stopped by Ctrl-C (after finishing the sends already on the wire)."""
+    """Stopped by Ctrl-C or SIGTERM (after finishing the sends already on the wire)."""

@@ -14,6 +14,7 @@ import sys
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from .._validation import (
+    LEASE,
     NON_NEGATIVE_INT,
     OTP_PLACEHOLDER,
     PORT,
@@ -49,7 +50,8 @@ is `iprogsms credits --sandbox`.
 EPILOG = """\
 exit codes: 0 done; 2 bad arguments or input; 3 the gateway or network
 failed; 4 a broadcast finished with some recipients not sent or delivered;
-130 interrupted (Ctrl-C), after finishing the sends already on the wire.
+130 interrupted (Ctrl-C or SIGTERM), after finishing the sends already on
+the wire.
 """
 
 DEFAULT_TIMEOUT = 30.0
@@ -199,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- the whole CLI
         *,
         uses: Sequence[str] = (_CONNECTION, _OUTPUT),
         description: str | None = None,
+        spelled: str | None = None,
     ) -> argparse.ArgumentParser:
         sub = parent.add_parser(
             name,
@@ -207,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- the whole CLI
             formatter_class=_Formatter,
             allow_abbrev=False,
         )
+        if spelled is not None:  # the words it is typed as, in its messages
+            sub.prog = f"iprogsms {spelled}"
         _global_options(sub, uses)
         sub.set_defaults(**{_GROUPS_DEST: frozenset(uses)})
         return sub
@@ -282,17 +287,32 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- the whole CLI
     verify.add_argument("code", help="the code to check")
 
     _broadcast(
-        command("broadcast", "text everyone in a CSV file, with progress and resume")
+        command(
+            "broadcast",
+            "text everyone in a CSV file, with progress and resume",
+            description=BROADCAST_DESCRIPTION,
+        )
     )
-    # Its own command: under "broadcast" it would be read as a RECIPIENTS file.
+    # "broadcast work" and "broadcast status" are these two: `parse_args`
+    # reads the words after "broadcast" as them (see _spelled_as_words).
+    _work(
+        command(
+            "broadcast-work",
+            "join a shared broadcast as one more worker (or: broadcast work)",
+            description=WORK_DESCRIPTION,
+            spelled="broadcast work",
+        )
+    )
     progress = command(
         "broadcast-status",
-        "count a broadcast's recipients by state, from its journal",
+        "count a broadcast's recipients by state, from its journal "
+        "(or: broadcast status)",
         uses=(_OUTPUT,),
         description="Count a broadcast's recipients by state in one query of its "
         "journal, in the progress bar's words, while it runs or after. Reads only: "
         "a PostgreSQL journal can be read while workers run; a SQLite journal is "
         "held by the broadcast running on it and is read once that ends.",
+        spelled="broadcast status",
     )
     progress.add_argument(
         "--journal",
@@ -369,6 +389,31 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- the whole CLI
     return parser
 
 
+BROADCAST_DESCRIPTION = """\
+Text everyone in a CSV file, with a progress bar, a journal to resume from,
+and a summary.
+
+With --shared (and a postgresql:// --journal), this process is one worker of a
+broadcast that others, on any machines, work on too: it loads the file's
+recipients into the journal (once, whichever worker comes first), then claims
+and sends its share. Other workers join with `iprogsms broadcast work`.
+
+`iprogsms broadcast work ...` and `iprogsms broadcast status ...` are commands
+of their own (see their --help): to broadcast a file named `work` or
+`status`, write it as `./work`.
+"""
+
+WORK_DESCRIPTION = """\
+Join a shared broadcast as one more worker: claim batches of its recipients
+from its PostgreSQL journal, send and poll them alongside the other workers,
+take up what a worker that died left, and stop once nothing is left for
+anyone. The recipients come from the journal, loaded by a worker given the
+file (`iprogsms broadcast FILE --shared ...`); until then this one waits (up
+to --plan-timeout). The progress bar and summary count this worker's own
+recipients; `iprogsms broadcast status` counts the whole broadcast.
+"""
+
+
 def _broadcast(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "recipients",
@@ -381,6 +426,91 @@ def _broadcast(parser: argparse.ArgumentParser) -> None:
         "--message",
         help="the text for rows without a message (default: rows must have one)",
     )
+    _sending(parser)
+    parser.add_argument(
+        "--journal",
+        metavar="PATH",
+        help="record every send here to resume without a second text "
+        "(default: RECIPIENTS.journal.sqlite beside the file; none with --sandbox), "
+        "or a postgresql:// URL",
+    )
+    parser.add_argument(
+        "--name",
+        metavar="NAME",
+        help="the broadcast's name in its journal (default for a postgresql:// "
+        "journal: the RECIPIENTS file's name; none for a file journal)",
+    )
+    parser.add_argument(
+        "--no-journal",
+        action="store_true",
+        help="keep no journal (a rerun may text people again)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the file and estimate segments and credits; send nothing",
+    )
+    parser.add_argument(
+        "--check-credits",
+        action="store_true",
+        help="refuse to start if the account's credits do not cover the estimate",
+    )
+    parser.add_argument(
+        "--shared",
+        action="store_true",
+        help="be one worker of a broadcast others work on too (needs a "
+        "postgresql:// --journal): load the file into it once, then send a share",
+    )
+    _worker(parser)
+
+
+def _work(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--journal",
+        required=True,
+        metavar="URL",
+        help="the broadcast's postgresql:// journal",
+    )
+    parser.add_argument(
+        "--name", required=True, metavar="NAME", help="the broadcast's name in it"
+    )
+    _sending(parser)
+    _worker(parser)
+    parser.add_argument(
+        "--plan-timeout",
+        type=_seconds,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long to wait for a worker with the file to load it",
+    )
+
+
+def _worker(parser: argparse.ArgumentParser) -> None:
+    """The options of a worker of a shared broadcast."""
+    parser.add_argument(
+        "--worker-id",
+        metavar="ID",
+        help="this worker's id in the journal (default: hostname:pid; a suffix "
+        "of the process's own is added)",
+    )
+    parser.add_argument(
+        "--lease",
+        type=_typed(LEASE, float),
+        default=30.0,
+        metavar="SECONDS",
+        help="how long a worker's claims hold unless renewed: a worker that "
+        "dies is taken over this long after",
+    )
+    parser.add_argument(
+        "--claim-size",
+        type=_count,
+        metavar="N",
+        help="recipients claimed at a time (default: twice --concurrency)",
+    )
+
+
+def _sending(parser: argparse.ArgumentParser) -> None:
+    """The options of how a broadcast sends, polls and reports."""
     parser.add_argument(
         "--concurrency",
         type=_count,
@@ -420,34 +550,33 @@ def _broadcast(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="write one CSV row per recipient to this file (default: none)",
     )
-    parser.add_argument(
-        "--journal",
-        metavar="PATH",
-        help="record every send here to resume without a second text "
-        "(default: RECIPIENTS.journal.sqlite beside the file; none with --sandbox), "
-        "or a postgresql:// URL",
-    )
-    parser.add_argument(
-        "--name",
-        metavar="NAME",
-        help="the broadcast's name in its journal (default for a postgresql:// "
-        "journal: the RECIPIENTS file's name; none for a file journal)",
-    )
-    parser.add_argument(
-        "--no-journal",
-        action="store_true",
-        help="keep no journal (a rerun may text people again)",
-    )
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="check the file and estimate segments and credits; send nothing",
-    )
-    parser.add_argument(
-        "--check-credits",
-        action="store_true",
-        help="refuse to start if the account's credits do not cover the estimate",
-    )
+
+
+_BROADCAST_WORDS = ("work", "status")
+"""Words after ``broadcast`` that name a command, not a recipients file."""
+_TAKES_A_VALUE = frozenset({"--token-file", "--base-url", "--timeout"})
+"""The main parser's options that take the next argument as their value."""
+
+
+def _spelled_as_words(argv: list[str]) -> list[str]:
+    """``broadcast work ...`` as ``broadcast-work ...`` (and ``status`` alike).
+
+    Only the bare word right after the command: a file named ``work`` is
+    reached as ``./work`` (or any other path to it).
+    """
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--":
+            break
+        if word.startswith("-"):
+            index += 2 if word in _TAKES_A_VALUE else 1
+            continue
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        if word == "broadcast" and following in _BROADCAST_WORDS:
+            return [*argv[:index], f"broadcast-{following}", *argv[index + 2 :]]
+        break
+    return argv
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -459,12 +588,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     their defaults.
     """
     parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    given = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(_spelled_as_words(given))
     takes: frozenset[str] = vars(args).pop(_GROUPS_DEST, frozenset())
+    command = args.command
+    if command.startswith("broadcast-"):  # typed as words, or hyphenated
+        command = command.replace("-", " ", 1)
     name = " ".join(
-        part
-        for part in (parser.prog, args.command, getattr(args, "action", None))
-        if part
+        part for part in (parser.prog, command, getattr(args, "action", None)) if part
     )
     for dest, (group, default) in _GLOBAL_DEFAULTS.items():
         if group not in takes:

@@ -22,6 +22,7 @@ import pytest
 
 from iprogsms_async import ConfigurationError, JournalError
 from iprogsms_async.broadcast import ACCEPTED, UNKNOWN
+from iprogsms_async.broadcast._claims import SharedJournal
 from iprogsms_async.broadcast._journal import Journal
 from iprogsms_async.broadcast._journal_store import (
     STATE_ACCEPTED,
@@ -33,7 +34,11 @@ from iprogsms_async.broadcast._journal_store import (
     JournalEntry,
     text_digest,
 )
-from iprogsms_async.broadcast._postgres import PostgresJournal
+from iprogsms_async.broadcast._postgres import (
+    STATE_CLAIMED,
+    STATE_PLANNED,
+    PostgresJournal,
+)
 from iprogsms_async.broadcast._stores import journal_status, open_journal
 from iprogsms_async.testing import FakeGateway, Faults
 
@@ -168,7 +173,9 @@ def store(request, tmp_path):
 
 async def test_intend_is_committed_before_it_returns(store):
     journal = await store.open()
-    await journal.intend([key(1), key(2)])
+    # A run of its own may send every key it intends (a shared worker's
+    # journal returns only those it still holds: test_shared.py).
+    assert await journal.intend([key(1), key(2)]) == [key(1), key(2)]
     if store.kind == "postgres":  # visible to another session while running
         assert store.rows()[key(1)][0] == STATE_SENDING
     store.crash(journal)
@@ -721,7 +728,8 @@ async def test_a_lost_database_connection_is_a_journal_error(postgres_url):
         await journal.intend([key(1)])
 
 
-# --- claims: what many workers on one PostgreSQL broadcast will use ----------------
+# --- claims: many workers on one PostgreSQL broadcast (tests/broadcast/test_shared.py
+# runs whole workers) ------------------------------------------------------------------
 
 
 def plan_rows(count):
@@ -729,8 +737,16 @@ def plan_rows(count):
     return [(i, f"0917{i:07d}", "Hi" if i % 2 else "Hello") for i in range(count)]
 
 
-async def planned(postgres_url, count):
-    journal = await PostgresJournal.open(postgres_url, name="b", shared=True)
+def claimed_rows(batch):
+    return [(c.position, c.phone_number, c.message) for c in batch]
+
+
+async def join(postgres_url, worker, lease=60.0):
+    return await SharedJournal.join(postgres_url, name="b", worker=worker, lease=lease)
+
+
+async def planned(postgres_url, count, worker="planner"):
+    journal = await join(postgres_url, worker)
     assert await journal.plan(plan_rows(count)) == count
     return journal
 
@@ -744,8 +760,8 @@ async def test_planning_twice_adds_nothing(postgres_url):
 
 
 async def test_workers_claim_disjoint_batches_in_input_order(postgres_url):
-    first = await planned(postgres_url, 30)
-    second = await PostgresJournal.open(postgres_url, name="b", shared=True)
+    first = await planned(postgres_url, 30, worker="w1")
+    second = await join(postgres_url, "w2")
     claims = {}
     try:
         async with anyio.create_task_group() as tasks:
@@ -753,8 +769,8 @@ async def test_workers_claim_disjoint_batches_in_input_order(postgres_url):
 
                 async def claim(worker=worker, journal=journal):
                     batches = []
-                    while batch := await journal.claim(worker, limit=4, lease=60):
-                        batches.extend(batch)
+                    while batch := await journal.claim(4):
+                        batches.extend(claimed_rows(batch))
                     claims[worker] = batches
 
                 tasks.start_soon(claim)
@@ -769,25 +785,61 @@ async def test_workers_claim_disjoint_batches_in_input_order(postgres_url):
 
 async def test_a_lapsed_claim_is_claimed_again_but_a_started_send_never(postgres_url):
     journal = await planned(postgres_url, 4)
+    dead = await join(postgres_url, "dead-worker", lease=0.001)
+    w2 = await join(postgres_url, "w2", lease=0.001)
+    w3 = await join(postgres_url, "w3")
     try:
-        lapsed = await journal.claim("dead-worker", limit=4, lease=0.0)
-        assert [position for position, _, _ in lapsed] == [0, 1, 2, 3]
+        lapsed = await dead.claim(4)
+        assert [c.position for c in lapsed] == [0, 1, 2, 3]
+        await anyio.sleep(0.05)
         # The next worker finds the leases run out: it claims them all again,
-        # and starts sending two of them.
-        again = await journal.claim("w2", limit=4, lease=0.0)
-        assert again == lapsed
-        await journal.intend(
-            [(number, text_digest(text)) for _, number, text in again[:2]]
-        )
-        assert [p for p, _, _ in await journal.claim("w3", limit=4, lease=60)] == [2, 3]
-        assert await journal.claim("w4", limit=4, lease=60) == []
+        # and starts sending two of them; then it stops renewing its lease.
+        again = await w2.claim(4)
+        assert claimed_rows(again) == claimed_rows(lapsed)
+        started = [c.key for c in again[:2]]
+        assert await w2.intend(started) == started
+        await anyio.sleep(0.05)
+        # w3 claims the two w2 never started, and reaps the two it did:
+        # unknown, to report, never to send.
+        taken = await w3.claim(4)
+        assert [(c.position, c.state) for c in taken] == [
+            (0, STATE_IN_DOUBT),
+            (1, STATE_IN_DOUBT),
+            (2, STATE_CLAIMED),
+            (3, STATE_CLAIMED),
+        ]
+        assert "w2/" not in taken[0].error  # the token given here has no suffix
+        assert "the worker sending it (w2) stopped" in taken[0].error
+        assert await w3.claim(4) == []
+        # The dead worker's late intent takes nothing: w3 holds those rows.
+        assert await dead.intend([c.key for c in lapsed]) == []
     finally:
         await journal.aclose()
+        for worker in (dead, w2, w3):
+            await worker.aclose()
+    # w3 left without sending its two: they went back to the plan.
+    assert states_by_position(postgres_url) == {
+        0: STATE_IN_DOUBT,
+        1: STATE_IN_DOUBT,
+        2: STATE_PLANNED,
+        3: STATE_PLANNED,
+    }
+
+
+def states_by_position(url):
+    import psycopg  # noqa: PLC0415 -- only with a server
+
+    with psycopg.connect(url, autocommit=True) as db:
+        return dict(
+            db.execute(
+                "SELECT position, state FROM iprogsms_recipients WHERE broadcast = 'b'"
+            ).fetchall()
+        )
 
 
 async def test_workers_and_a_run_of_their_own_exclude_each_other(postgres_url):
-    worker = await PostgresJournal.open(postgres_url, name="b", shared=True)
-    other = await PostgresJournal.open(postgres_url, name="b", shared=True)
+    worker = await join(postgres_url, "w1")
+    other = await join(postgres_url, "w2")
     try:
         with pytest.raises(JournalError, match="in use"):
             await PostgresJournal.open(postgres_url, name="b")
@@ -797,6 +849,6 @@ async def test_workers_and_a_run_of_their_own_exclude_each_other(postgres_url):
     alone = await PostgresJournal.open(postgres_url, name="b")
     try:
         with pytest.raises(JournalError, match="in use"):
-            await PostgresJournal.open(postgres_url, name="b", shared=True)
+            await join(postgres_url, "w3")
     finally:
         await alone.aclose()

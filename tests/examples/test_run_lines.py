@@ -97,4 +97,4 @@ def test_the_examples_extra_installs_what_they_run_on():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     wanted = pyproject["project"]["optional-dependencies"]["examples"]
     names = {re.split(r"[<>=\[; ]", requirement)[0] for requirement in wanted}
-    assert {"fastapi", "aiohttp", "uvicorn"} <= names
+    assert {"fastapi", "aiohttp", "uvicorn", "procrastinate", "psycopg"} <= names

@@ -9,7 +9,7 @@ import pytest
 def backend(request):
     """Each ``http_backend``: aiohttp only when installed, and never under trio."""
     if request.param == "aiohttp":
-        pytest.importorskip("httpx_aiohttp")
+        pytest.importorskip("aiohttp")
         if (
             "anyio_backend" in request.fixturenames
             and request.getfixturevalue("anyio_backend") != "asyncio"

@@ -251,3 +251,34 @@ def test_a_journal_write_abandoned_by_a_cancellation_is_never_overlapped(
     asyncio.run(main())
     assert overlaps == []
     assert journal_states(tmp_path / "journal.sqlite") == {key[0]: "accepted"}
+
+
+def test_a_journal_closed_as_every_task_is_cancelled_is_released(tmp_path):
+    # A second "cancel every task" may land as aclose() has just handed its
+    # last commit and close to a task of their own, before that task's first
+    # step: the close must still run, or the file stays locked and a rerun
+    # right after is refused as "in use by another running broadcast".
+    path = tmp_path / "journal.sqlite"
+    key = ("09180000001", "digest")
+
+    async def main():
+        journal = await Journal.open(path)
+        journal.record(key, "accepted", message_id="iSms-1")
+        me = asyncio.current_task()
+
+        def cancel_every_other_task():
+            for task in asyncio.all_tasks():
+                if task is not me:
+                    task.cancel()
+
+        closing = asyncio.create_task(journal.aclose())
+        # Runs right after closing's first step, in the same loop iteration.
+        asyncio.get_running_loop().call_soon(cancel_every_other_task)
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        rerun = await Journal.open(path)
+        await rerun.aclose()
+        return rerun.lookup(*key)
+
+    entry = asyncio.run(main())
+    assert (entry.state, entry.message_id) == ("accepted", "iSms-1")

@@ -159,7 +159,7 @@ async def test_httpx_looks_for_a_close_just_before_writing():
                 await anyio.sleep(0.05)
 
         async with IProgSMS(TOKEN, base_url=server.url) as client:
-            http = client._shared.http
+            http = client._shared.wire.http
             first = await http.post(url, json={"phone_number": FIRST})
             second = await http.post(
                 url, json={"phone_number": SECOND}, extensions={"trace": trace}

@@ -312,7 +312,6 @@ SETUPS = [("asyncio", "httpx"), ("asyncio", "aiohttp"), ("trio", "httpx")]
 def setup(request):
     if request.param[1] == "aiohttp":
         pytest.importorskip("aiohttp")
-        pytest.importorskip("httpx_aiohttp")
     return request.param
 
 

@@ -15,7 +15,7 @@ from iprogsms_async import IProgSMS
 from . import test_client, test_client_faults
 from .test_client_faults import _fast  # noqa: F401 -- the suite's autouse fixture
 
-pytest.importorskip("httpx_aiohttp")
+pytest.importorskip("aiohttp")
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,367 @@
+"""The native aiohttp path (`AiohttpWire`) on the wire, over raw loopback servers.
+
+What each way a server can fail means for a send and for a read, the total
+deadline over a body that trickles, hostile bodies read as the httpx backend
+reads them, the request the gateway receives, and the token kept out of
+everything a program could show. asyncio only (aiohttp's). The lifecycle and
+the translation table are in tests/test_aiohttp_transport.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import httpx
+import pytest
+
+from iprogsms_async import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    IProgSMS,
+    IProgSMSError,
+    ResponseFormatError,
+    ServerError,
+)
+
+from .loopback import base_url, closed_port, http_answer, serve, serve_raw
+from .support import TOKEN, exception_text
+
+aiohttp = pytest.importorskip("aiohttp")
+
+from iprogsms_async._aiohttp import AiohttpWire  # noqa: E402
+
+pytestmark = pytest.mark.anyio
+
+SEND_OK = {"status": 200, "message": "queued", "message_id": "iSms-1"}
+STATUS_OK = {"status": 200, "message_status": "pending"}
+NUMBER = "09171251234"
+BOUND = 15.0  # seconds, for timeout=1.0 (a deadline of 4 s)
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def client_of(url, **options):
+    return IProgSMS(TOKEN, base_url=url, http_backend="aiohttp", **options)
+
+
+class Counted:
+    """A raw server's answer, counting the requests it was asked."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.requests = []
+        self.lock = threading.Lock()
+
+    def __call__(self, request):
+        with self.lock:
+            self.requests.append(request)
+        return self.answer(request)
+
+
+def cut_short(_request):
+    """An answer whose body stops a third of the way, then the connection closes."""
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 300\r\n\r\n" + b'{"status": 200, "message": "que'
+    )
+
+
+# --- not sent, maybe sent ------------------------------------------------------------
+
+
+async def test_a_server_that_closes_mid_answer_leaves_a_send_in_doubt(no_backoff):
+    counted = Counted(cut_short)
+    with serve_raw(counted) as url:
+        async with client_of(url) as client:
+            with pytest.raises(APIConnectionError) as caught:
+                await client.sms.send(NUMBER, "hi")
+    assert caught.value.maybe_sent is True
+    assert "may have accepted" in str(caught.value)
+    assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
+    assert len(counted.requests) == 1  # never repeated
+
+
+async def test_a_read_cut_mid_answer_is_retried(no_backoff):
+    counted = Counted(cut_short)
+    with serve_raw(counted) as url:
+        async with client_of(url, max_retries=2) as client:
+            with pytest.raises(APIConnectionError) as caught:
+                await client.sms.status("iSms-1")
+    assert caught.value.maybe_sent is False  # a read texts nobody
+    assert len(counted.requests) == 3
+
+
+async def test_a_refused_connection_is_not_sent_and_a_read_is_retried(
+    no_backoff, monkeypatch
+):
+    attempts = []
+    original = AiohttpWire.exchange
+
+    async def counting(self, method, url, *args, **kwargs):
+        attempts.append((method, url))
+        return await original(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(AiohttpWire, "exchange", counting)
+    url = f"http://127.0.0.1:{closed_port()}/api/v1"
+    async with client_of(url, max_retries=2) as client:
+        with pytest.raises(APIConnectionError) as caught:
+            await client.sms.status("iSms-1")
+    assert not isinstance(caught.value, APITimeoutError)
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+    assert caught.value.maybe_sent is False
+    assert attempts == [("GET", url + "/sms_messages/status")] * 3
+
+
+# --- the total deadline ---------------------------------------------------------------
+
+
+def body_trickle(body, every=0.4):
+    """Answer the headers at once, then ``body`` one byte every ``every`` seconds.
+
+    aiohttp's read timeout (1 s for ``timeout=1.0``) never fires: each byte
+    comes in time. Only the attempt's total can end it.
+    """
+
+    def behave(handler):
+        data = json.dumps(body).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.close_connection = True
+        try:
+            for index in range(len(data)):
+                handler.wfile.write(data[index : index + 1])
+                handler.wfile.flush()
+                time.sleep(every)
+        except OSError:  # the client gave up and closed the connection
+            pass
+
+    return behave
+
+
+async def test_a_body_that_trickles_ends_the_send_at_the_total_deadline(no_backoff):
+    with serve({"/sms_messages": body_trickle(SEND_OK)}) as server:
+        async with client_of(base_url(server), timeout=1.0) as client:
+            with anyio.fail_after(BOUND), pytest.raises(APITimeoutError) as caught:
+                await client.sms.send(NUMBER, "hi")
+    assert caught.value.maybe_sent is True
+    assert "total of 4 s" in str(caught.value)
+    assert server.hits["/api/v1/sms_messages"] == 1
+
+
+async def test_the_deadline_holds_for_a_shielded_send_whose_body_trickles(
+    no_backoff,
+):
+    with serve({"/sms_messages": body_trickle(SEND_OK)}) as server:
+        async with client_of(
+            base_url(server), timeout=1.0, shield_sends=True
+        ) as client:
+            with (
+                anyio.fail_after(BOUND),
+                pytest.raises(APITimeoutError) as caught,
+                anyio.move_on_after(0.5),
+            ):
+                await client.sms.send(NUMBER, "hi")
+    assert caught.value.maybe_sent is True
+    assert server.hits["/api/v1/sms_messages"] == 1
+
+
+# --- hostile bodies, read as the httpx backend reads them -----------------------------
+
+
+def gzipped(body, status="200 OK"):
+    data = gzip.compress(json.dumps(body).encode())
+    return http_answer(data, status, (b"Content-Encoding: gzip",))
+
+
+HOSTILE = {
+    # name: (answer, what a send raises, or None for success)
+    "a gzipped answer": (gzipped(SEND_OK), None),
+    "a gzip bomb": (
+        http_answer(
+            gzip.compress(b"0" * (20 << 20)), headers=(b"Content-Encoding: gzip",)
+        ),
+        (ResponseFormatError, "a body over 1048576 bytes"),
+    ),
+    "broken gzip": (
+        http_answer(b"not gzip at all", headers=(b"Content-Encoding: gzip",)),
+        (ResponseFormatError, "cannot be decoded"),
+    ),
+    "broken deflate in a 500": (
+        http_answer(
+            b"\x00\x01\x02",
+            "500 Internal Server Error",
+            (b"Content-Encoding: deflate",),
+        ),
+        (ServerError, "HTTP 500"),
+    ),
+    "over 1 MB": (http_answer(b"a" * (2 << 20)), (ResponseFormatError, "over")),
+    "over 1 MB, announced": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2097152\r\n\r\n{}",
+        (ResponseFormatError, "over"),
+    ),
+    "over 1 MB in a 503": (
+        http_answer(b"b" * (2 << 20), "503 Service Unavailable"),
+        (ServerError, "HTTP 503"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+async def test_hostile_bodies_end_as_on_the_httpx_backend(name, no_backoff):
+    answer, expected = HOSTILE[name]
+    with serve_raw(lambda _request: answer) as url:
+        async with client_of(url, max_retries=0) as client:
+            if expected is None:
+                sent = await client.sms.send(NUMBER, "hi")
+                assert sent.message_id == "iSms-1"
+                return
+            cls, words = expected
+            with anyio.fail_after(BOUND), pytest.raises(cls) as caught:
+                await client.sms.send(NUMBER, "hi")
+    assert words in str(caught.value)
+    assert caught.value.maybe_sent is True  # a send the gateway may have taken
+
+
+async def test_a_redirect_is_not_followed_and_the_token_goes_nowhere(no_backoff):
+    elsewhere = Counted(lambda _request: http_answer(SEND_OK))
+    with serve_raw(elsewhere) as target:
+        location = target.encode() + b"/sms_messages"
+        moved = http_answer(
+            {"message": "moved"}, "307 Temporary Redirect", (b"Location: " + location,)
+        )
+        with serve_raw(lambda _request: moved) as url:
+            async with client_of(url) as client:
+                with pytest.raises(APIError) as caught:
+                    await client.sms.send(NUMBER, "hi")
+                with pytest.raises(APIError):
+                    await client.sms.status("iSms-1")
+    assert caught.value.status_code == 307
+    assert caught.value.maybe_sent is True  # after a POST, often "done"
+    assert elsewhere.requests == []
+
+
+# --- what the gateway receives -------------------------------------------------------
+
+
+async def test_the_gateway_receives_what_the_httpx_backend_sends(no_backoff):
+    received = {}
+
+    def capture(backend):
+        def respond(request):
+            received.setdefault(backend, []).append(request)
+            if request.line.startswith(b"POST"):
+                return http_answer(SEND_OK)
+            return http_answer(STATUS_OK)
+
+        return respond
+
+    for backend in ("httpx", "aiohttp"):
+        with serve_raw(capture(backend)) as url:
+            async with IProgSMS(TOKEN, base_url=url, http_backend=backend) as client:
+                await client.sms.send(NUMBER, "Salamat! ñ")
+                await client.sms.status("iSms-1")
+    seen = {}
+    for backend, (send, status) in received.items():
+        send_headers = headers_of(send)
+        status_url = urlsplit(status.line.split(b" ")[1].decode())
+        seen[backend] = (
+            send.line.split(b" ")[:2],
+            json.loads(send.body),
+            send_headers["content-type"],
+            send_headers["user-agent"],
+            send_headers["accept"],
+            status.line.split(b" ")[0],
+            status_url.path,
+            parse_qs(status_url.query),
+            status.body,
+        )
+    assert seen["aiohttp"] == seen["httpx"]
+    send_line, body, *_ = seen["aiohttp"]
+    assert TOKEN.encode() not in send_line[1]  # a POST's token rides in its body
+    assert body == {
+        "api_token": TOKEN,
+        "phone_number": NUMBER,
+        "message": "Salamat! ñ",
+    }
+
+
+def headers_of(request):
+    lines = request.head.decode("latin-1").split("\r\n")[1:]
+    pairs = (line.partition(":") for line in lines if line)
+    return {name.strip().lower(): value.strip() for name, _, value in pairs}
+
+
+# --- the token ----------------------------------------------------------------------
+
+
+def echoing(request):
+    """An answer that repeats the request line (a GET's holds the token) in a
+    header, then breaks off mid-body."""
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 400\r\nX-Echo: "
+        + request.line
+        + b"\r\n\r\n"
+        + b'{"echo": "'
+        + request.line
+    )
+
+
+def echoing_error(request):
+    body = {"message": f"bad request: {request.line.decode()}"}
+    return http_answer(body, "500 Internal Server Error", (b"X-Echo: " + request.line,))
+
+
+def echoing_malformed(request):
+    return b"HTTP/1.1 200 OK\r\nX-Bad header " + request.line + b"\r\n\r\n{}"
+
+
+def silent_after_headers(request):
+    """The headers, echoing the request line, then nothing: a read timeout."""
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Echo: "
+        + request.line
+        + b"\r\n\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("respond", "keep_open"),
+    [
+        (echoing, False),
+        (echoing_error, False),
+        (echoing_malformed, False),
+        (silent_after_headers, True),
+    ],
+    ids=["cut-mid-body", "a-500", "a-malformed-header", "a-read-timeout"],
+)
+async def test_the_token_echoed_by_the_server_never_surfaces(
+    respond, keep_open, no_backoff, caplog
+):
+    caplog.set_level("DEBUG")
+    errors = []
+    with serve_raw(respond, keep_open=keep_open) as url:
+        async with client_of(url, max_retries=1, timeout=0.5) as client:
+            for call in (
+                lambda: client.sms.status("iSms-1"),  # the token in the URL
+                lambda: client.sms.send(NUMBER, "hi"),  # the token in the body
+            ):
+                with anyio.fail_after(BOUND), pytest.raises(IProgSMSError) as caught:
+                    await call()
+                errors.append(caught.value)
+    for error in errors:
+        assert TOKEN not in exception_text(error)
+        assert TOKEN not in repr(getattr(error, "body", None))
+    assert TOKEN not in caplog.text
+    if respond is silent_after_headers:
+        assert all(isinstance(error, APITimeoutError) for error in errors)
