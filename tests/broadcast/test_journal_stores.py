@@ -276,6 +276,14 @@ async def test_many_rows_of_a_key_in_one_batch_end_as_written_in_order(store):
     }
 
 
+async def until(condition):
+    for _ in range(10_000):
+        if condition():
+            return
+        await anyio.sleep(0.001)
+    raise AssertionError("never happened")
+
+
 class GatedWrites:
     """Holds the journal's first write until ``release``; notes each write's rows."""
 
@@ -303,13 +311,12 @@ class GatedWrites:
         await journal.intend([key(i)])
         self.returned.append(i)
 
-
-async def until(condition):
-    for _ in range(10_000):
-        if condition():
-            return
-        await anyio.sleep(0.001)
-    raise AssertionError("never happened")
+    async def queue_behind_the_first(self, tasks, journal, count):
+        """Start intents 1 to ``count`` while the first commit is held; queue them."""
+        await self.first_started.wait()
+        for i in range(1, count + 1):
+            tasks.start_soon(self.intend, journal, i)
+        await until(lambda: len(journal._queue) == count)
 
 
 async def test_intents_queued_during_a_commit_all_go_into_the_next_one(store):
@@ -318,10 +325,7 @@ async def test_intents_queued_during_a_commit_all_go_into_the_next_one(store):
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(gated.intend, journal, 0)
-            await gated.first_started.wait()
-            for i in range(1, 11):
-                tasks.start_soon(gated.intend, journal, i)
-            await until(lambda: len(journal._queue) == 10)
+            await gated.queue_behind_the_first(tasks, journal, 10)
             assert gated.returned == []  # nobody returns before its commit
             gated.release.set()
         # The first commit, then one for every intent queued while it was in
@@ -355,11 +359,8 @@ async def test_the_callers_a_commit_covers_return_together(store):
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(gated.intend, journal, 0)
-            await gated.first_started.wait()
-            for i in range(1, 11):
-                tasks.start_soon(gated.intend, journal, i)
             tasks.start_soon(count_passes)
-            await until(lambda: len(journal._queue) == 10)
+            await gated.queue_behind_the_first(tasks, journal, 10)
             gated.release.set()
     finally:
         await journal.aclose()
@@ -381,10 +382,7 @@ async def test_a_failed_commit_leaves_its_rows_to_the_next(store):
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(intend_first)
-            await gated.first_started.wait()
-            for i in range(1, 4):
-                tasks.start_soon(gated.intend, journal, i)
-            await until(lambda: len(journal._queue) == 3)
+            await gated.queue_behind_the_first(tasks, journal, 3)
             gated.release.set()
         # Its caller hears of the failure (its send never goes out); a waiting
         # caller commits the failed rows with its own, in the next commit.
@@ -412,10 +410,7 @@ async def test_a_commit_cancelled_in_flight_leaves_its_rows_to_the_next(store):
     try:
         async with anyio.create_task_group() as tasks:
             first = await tasks.start(intend_first)
-            await gated.first_started.wait()
-            for i in range(1, 4):
-                tasks.start_soon(gated.intend, journal, i)
-            await until(lambda: len(journal._queue) == 3)
+            await gated.queue_behind_the_first(tasks, journal, 3)
             first.cancel()  # while its commit is in flight
         assert cancelled == [0]
         assert sorted(gated.returned) == [1, 2, 3]
