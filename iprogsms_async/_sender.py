@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .resources.account import CREDITS_PATH, Account
-from .resources.sms import SMS, send_bulk_call, send_call
+from .resources.sms import send_bulk_call, send_call, status_call
 
 if TYPE_CHECKING:
     from ._models import Credits, MessageStatus
@@ -25,13 +25,12 @@ __all__ = ["RequesterSender"]
 class RequesterSender:
     """Sends, status polls and the credit read of a broadcast, on one requester."""
 
-    __slots__ = ("_account", "_requester", "_sms", "connections", "credits_url")
+    __slots__ = ("_account", "_requester", "connections", "credits_url")
 
     def __init__(
         self, requester: Requester, base_url: str, connections: int | None = None
     ) -> None:
         self._requester = requester
-        self._sms = SMS(requester)
         self._account = Account(requester)
         self.credits_url = base_url + CREDITS_PATH
         """Where `credits` reads, for an error that quotes its answer."""
@@ -63,8 +62,9 @@ class RequesterSender:
         return [message.message_id for message in sent]
 
     async def status(self, message_id: str) -> MessageStatus:
-        """``sms.status``."""
-        return await self._sms.status(message_id)
+        """Read a status as ``sms.status`` does."""
+        call, parse = status_call(message_id)
+        return await self._requester.request(call, parse)
 
     async def credits(self) -> Credits:
         """``account.credits``."""

@@ -525,8 +525,26 @@ class BroadcastRun:
                 return
             tally.requests += 1
             tally.in_flight += 1
+            first = recipients[0]
+            assert first.message is not None  # noqa: S101 -- valid ones have a text
             try:
-                sent = await self._deliver(recipients, trace, bulk=bulk)
+                # As sms.send / send_bulk would, traced.
+                if bulk:
+                    sent = await self._sender.send_bulk(
+                        [recipient.phone_number for recipient in recipients],
+                        first.message,
+                        self._config.sms_provider,
+                        trace,
+                    )
+                else:
+                    sent = [
+                        await self._sender.send(
+                            first.phone_number,
+                            first.message,
+                            self._config.sms_provider,
+                            trace,
+                        )
+                    ]
             finally:
                 tally.in_flight -= 1
         except anyio.get_cancelled_exc_class():
@@ -550,21 +568,6 @@ class BroadcastRun:
             self._journal_all(keys, STATE_NOT_SENT)
             raise
         self._all_accepted(recipients, keys, sent)
-
-    async def _deliver(
-        self, recipients: list[Recipient], trace: SendTrace, *, bulk: bool
-    ) -> list[str]:
-        """Send as ``sms.send``/``send_bulk`` would, traced; the ids in order."""
-        provider = self._config.sms_provider
-        first = recipients[0]
-        assert first.message is not None  # noqa: S101 -- valid recipients have a text
-        if bulk:
-            numbers = [recipient.phone_number for recipient in recipients]
-            return await self._sender.send_bulk(numbers, first.message, provider, trace)
-        message_id = await self._sender.send(
-            first.phone_number, first.message, provider, trace
-        )
-        return [message_id]
 
     def _failed(
         self,

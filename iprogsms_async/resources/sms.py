@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from .._response import JSONObject
 
-__all__ = ["SMS", "send_bulk_call", "send_call"]
+__all__ = ["SMS", "send_bulk_call", "send_call", "status_call"]
 
 
 class SMS(Resource):
@@ -62,15 +62,23 @@ class SMS(Resource):
 
     async def status(self, message_id: str) -> MessageStatus:
         """Read the delivery status of a message (``"pending"`` until final)."""
-        message_id = IDENTIFIER.argument(message_id, "message_id")
-
-        def parse(answer: Mapping[str, Any]) -> MessageStatus:
-            return structure(
-                {**answer, "message_id": message_id}, MessageStatus, raw=answer
-            )
-
-        call = Call("GET", "/sms_messages/status", params={"message_id": message_id})
+        call, parse = status_call(message_id)
         return await self._requester.request(call, parse)
+
+
+def status_call(
+    message_id: str,
+) -> tuple[Call, Callable[[JSONObject], MessageStatus]]:
+    """The call of `SMS.status`, its input checked, and the parse of its answer."""
+    message_id = IDENTIFIER.argument(message_id, "message_id")
+
+    def parse(answer: Mapping[str, Any]) -> MessageStatus:
+        return structure(
+            {**answer, "message_id": message_id}, MessageStatus, raw=answer
+        )
+
+    call = Call("GET", "/sms_messages/status", params={"message_id": message_id})
+    return call, parse
 
 
 def send_call(
