@@ -6,9 +6,10 @@ same broadcast with no journal, and with the SQLite journal at least 0.85x.
 
 The same ``client.broadcast`` of ``--n`` recipients (one send each, and one
 status poll each unless ``--no-poll``) against the stub gateway in its own
-process, with ``--latency-ms`` before each answer, run with no journal, with
-a fresh SQLite file and with a fresh PostgreSQL broadcast name, the three
-taking turns (A B C, ``--rounds`` times) in one process. Each row gives the
+process, with ``--latency-ms`` before each answer, from a client whose pool
+has ``--concurrency`` connections, run with no journal, with a fresh SQLite
+file and with a fresh PostgreSQL broadcast name, the three taking turns
+(A B C, ``--rounds`` times) in one process. Each row gives the
 median recipients a second, the median of the per-round ratios to no
 journal, the journal's commits and rows a commit, the mean wait in
 ``intend`` (the write-ahead commit a send waits for), the client's CPU time
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import _harness as h
+import httpx
 
 import iprogsms_async.broadcast._engine as engine
 from iprogsms_async import IProgSMS
@@ -101,8 +103,20 @@ async def run_once(
     poll: bool,
     backend: str,
 ) -> int:
-    """One broadcast; the recipients it settled as the run expects."""
-    async with IProgSMS(h.TOKEN, base_url=url, http_backend=backend) as client:  # type: ignore[arg-type]
+    """One broadcast; the recipients it settled as the run expects.
+
+    The client's pool has ``concurrency`` connections: a broadcast runs no
+    more workers than its client has.
+    """
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency
+    )
+    async with IProgSMS(
+        h.TOKEN,
+        base_url=url,
+        http_backend=backend,  # type: ignore[arg-type]
+        limits=limits,
+    ) as client:
         with watch.opened(), meter:
             report = await client.broadcast(
                 h.numbers(n),
