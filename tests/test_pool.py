@@ -444,3 +444,35 @@ async def test_a_request_cancelled_by_asyncio_before_connecting_frees_its_place(
                 await waiting
             answer_ = await client.get(url)
     assert answer_.status_code == 200
+
+
+async def test_a_reused_connection_writes_a_request_in_one_piece():
+    # httpcore writes a request's head, then its body: two system calls a
+    # send. A reused connection of ours writes them together.
+    sent = {"status": 200, "message": "queued", "message_id": "iSms-1"}
+    routes = {"/sms_messages": answer(sent), "/sms_messages/status": answer({})}
+    with serve(routes) as server:
+        limits = httpx.Limits(max_connections=1)
+        async with httpx.AsyncClient(
+            limits=limits, transport=ReservingTransport(limits=limits)
+        ) as client:
+            url = base_url(server) + "/sms_messages"
+            first = await client.post(url, json={"n": 1})  # a new connection
+            (connection,) = client._transport._pool._connections
+            stream = connection._connection._network_stream
+            writes = []
+            write = stream.write
+
+            async def counted(data, **options):
+                writes.append(data)
+                await write(data, **options)
+
+            stream.write = counted
+            second = await client.post(url, json={"n": 2})
+            third = await client.get(url + "/status")
+    assert [first.status_code, second.status_code, third.status_code] == [200] * 3
+    assert len(writes) == 2  # one a request
+    assert writes[0].startswith(b"POST /api/v1/sms_messages HTTP/1.1\r\n")
+    assert writes[0].endswith(b'{"n":2}')
+    assert writes[1].startswith(b"GET /api/v1/sms_messages/status HTTP/1.1\r\n")
+    assert server.hits["/api/v1/sms_messages"] == 2
