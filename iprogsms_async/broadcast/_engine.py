@@ -242,7 +242,20 @@ class BroadcastRun:
                         elif self._journal is not None:
                             await self._journal.flush()
                     finally:
-                        self.tally.finish()
+                        try:
+                            self.tally.finish()
+                        finally:
+                            self._let_go()
+
+    def _let_go(self) -> None:
+        """Drop the results: held here, they would make a cycle with the run.
+
+        A result's error holds the frames it was raised through, and they
+        the run: the run, its sender and the client's token would then wait
+        for the garbage collector instead of going with the report.
+        """
+        self._collected = self._out = None
+        self._outbox.clear()
 
     async def _dry_run(self) -> None:
         async def settle(result: BroadcastResult) -> None:

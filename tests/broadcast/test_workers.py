@@ -8,6 +8,7 @@ alone, and asyncio's own cancellation of a pulling broadcast loses no send.
 """
 
 import asyncio
+import gc
 import itertools
 import sqlite3
 from contextlib import closing
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from iprogsms_async import IProgSMS
+from iprogsms_async._redact import known_tokens
 from iprogsms_async.broadcast import ACCEPTED, DUPLICATE, INVALID, UNKNOWN
 from iprogsms_async.testing import FakeGateway, Faults
 
@@ -231,3 +233,29 @@ async def test_no_more_workers_than_the_client_has_connections(no_backoff):
                     break
     assert max(ahead) <= 4 + 2
     assert len(server.peers) <= 4
+
+
+async def test_the_clients_token_goes_with_the_report_without_the_gc(audited_tokens):
+    # A result's error holds the frames it was raised through, and they the
+    # run: a run that kept its results would make a cycle, and keep the
+    # client's token known (redacted from every text) until a collection.
+    token = "lean-token-goes-with-its-report"
+
+    def gateway(request):
+        return httpx.Response(422, json={"message": "Invalid number."})
+
+    gc.disable()
+    try:
+        async with IProgSMS(token, transport=httpx.MockTransport(gateway)) as client:
+            report = await client.broadcast(numbers(3), message="Hi", poll=False)
+            async with client.broadcast_stream(
+                numbers(3), message="Hi", poll=False
+            ) as results:
+                streamed = [result async for result in results]
+        assert all(r.error is not None for r in [*report.results, *streamed])
+        assert token in known_tokens()
+        audited_tokens.check_errors()  # the audit holds every error till then
+        del client, report, results, streamed
+        assert token not in known_tokens()
+    finally:
+        gc.enable()
