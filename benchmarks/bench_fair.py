@@ -113,8 +113,21 @@ async def aiohttp_loop(url: str, n: int, concurrency: int, meter: h.Meter) -> in
 async def broadcast(
     url: str, n: int, concurrency: int, meter: h.Meter, backend: str
 ) -> int:
-    """``client.broadcast`` on one backend; polls come due at once."""
-    async with IProgSMS(h.TOKEN, base_url=url, http_backend=backend) as client:  # type: ignore[arg-type]
+    """``client.broadcast`` on one backend, its pool sized to the concurrency.
+
+    As the hand-written loops' pools are, and as the README says to size
+    one for a broadcast (its workers are as many as its pool's connections
+    at most). Polls come due at once.
+    """
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency
+    )
+    async with IProgSMS(
+        h.TOKEN,
+        base_url=url,
+        http_backend=backend,
+        limits=limits,  # type: ignore[arg-type]
+    ) as client:
         with meter:
             report = await client.broadcast(
                 h.numbers(n),
@@ -182,6 +195,9 @@ def main() -> None:
     parser.add_argument(
         "--pools", default="10,50", help="shared httpx pool sizes (connections)"
     )
+    parser.add_argument(
+        "--transports", default="httpx,aiohttp", help="whose contenders run"
+    )
     args = h.parse_args(
         parser, quick={"n": 200, "rounds": 2, "pools": "10", "concurrency": "50"}
     )
@@ -207,7 +223,12 @@ def _case(
     latency: float,
     concurrency: int,
 ) -> None:
-    chosen = contenders(pools, aio=h.has_aiohttp())
+    transports = set(args.transports.split(","))
+    chosen = [
+        contender
+        for contender in contenders(pools, aio=h.has_aiohttp())
+        if contender[1] in transports
+    ]
     rates: dict[str, list[float]] = {name: [] for name, *_ in chosen}
     cpus: dict[str, list[float]] = {name: [] for name, *_ in chosen}
     shares: dict[str, list[float]] = {name: [] for name, *_ in chosen}

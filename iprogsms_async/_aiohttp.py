@@ -97,9 +97,7 @@ def translate(exc: BaseException) -> httpx.TransportError | None:
     handler of ``exc`` (`_translated`), so that ``exc`` is not its context.
     """
     if isinstance(exc.__cause__, _StaleConnectionError):
-        return httpx.ConnectError(
-            "the server had closed the kept-alive connection: request not written"
-        )
+        return httpx.ConnectError(_STALE)
     for source, target in _TRANSLATIONS:
         if isinstance(exc, source):
             name = type(exc).__name__
@@ -176,6 +174,15 @@ class _StaleConnectionError(Exception):
     """A reused connection was closed by its server before the request was written."""
 
 
+_STALE = "the server had closed the kept-alive connection: request not written"
+_STALE_TRIES = 8
+"""Connections a request tries that turn out stale as it is written, at most.
+
+Each is closed as it is found; past this, the request fails as not sent
+(`httpx.ConnectError`), and the Requester's retry policy decides.
+"""
+
+
 class _LookingRequest(aiohttp.ClientRequest):
     """aiohttp's request, looking at a reused connection once more before writing.
 
@@ -185,8 +192,9 @@ class _LookingRequest(aiohttp.ClientRequest):
     a broadcast's load, 2.6 ms later at the median and 8 ms at the 90th
     percentile, time enough for a server's close to come in between. If it
     has, nothing of the request has left: the request fails as aiohttp fails
-    one it could not write, with `_StaleConnectionError` as the cause, which
-    `translate` reads as not sent.
+    one it could not write, with `_StaleConnectionError` as the cause, and
+    `AiohttpWire` sends it on another connection (`translate` reads such a
+    failure as not sent).
     """
 
     async def write_bytes(
@@ -229,13 +237,16 @@ has been partly written, so `_LookingRequest` is not used.
 class FreshConnector(aiohttp.TCPConnector):
     """aiohttp's connector, never reusing a connection its server has closed.
 
-    Before it gives a reused connection to a request, it checks the socket
-    for the server's close, and the idle time against the server's
-    ``Keep-Alive: timeout=`` (noted by the wire on its `_Handout`). A stale connection
-    is closed and the next one tried, or a new one made. Its own
-    ``keepalive_timeout`` expires the rest. `_LookingRequest` looks once more
-    when the request is written. Only aiohttp's public connection interface
-    is used: ``connect`` (which the session calls) and the
+    Before it gives a reused connection to a request, it checks the idle
+    time against the server's ``Keep-Alive: timeout=`` (noted by the wire on
+    its `_Handout`), and the socket for the server's close, unless
+    `_LookingRequest` will look at the socket just before the request is
+    written (a request with a body, on aiohttp 3.12 and later): one system
+    call a request, at the later moment. A stale connection is closed and
+    the next one tried, or a new one made; one found stale as the request
+    is written is closed too, and `AiohttpWire` tries another. Its own
+    ``keepalive_timeout`` expires the rest. Only aiohttp's public connection
+    interface is used: ``connect`` (which the session calls) and the
     `aiohttp.connector.Connection` it returns.
     """
 
@@ -245,10 +256,16 @@ class FreshConnector(aiohttp.TCPConnector):
             weakref.WeakKeyDictionary()
         )
 
-    async def connect(self, *args: Any, **kwargs: Any) -> aiohttp.connector.Connection:
+    async def connect(
+        self, req: aiohttp.ClientRequest, *args: Any, **kwargs: Any
+    ) -> aiohttp.connector.Connection:
         """A connection for a request: a fresh one from the pool, or a new one."""
+        # A request with a body is looked at once more, just before it is
+        # written (`_LookingRequest`): one look at its socket is enough, and
+        # that one is the later, so it is the only one (a system call each).
+        looked_at_later = _HEADERS_WAIT_FOR_BODY and bool(req.body)
         while True:
-            connection = await super().connect(*args, **kwargs)
+            connection = await super().connect(req, *args, **kwargs)
             protocol = connection.protocol
             if protocol is None:  # pragma: no cover -- aiohttp always sets it
                 return connection
@@ -256,19 +273,20 @@ class FreshConnector(aiohttp.TCPConnector):
             reused = kept is not None
             if kept is None:
                 kept = self._kept[protocol] = _Kept(protocol)
-            elif not self._reusable(protocol, kept):
+            elif self._expired(kept) or (
+                not looked_at_later and _closed(protocol, kept)
+            ):
                 connection.close()
                 continue
             connection.add_callback(kept.went_idle)
             _handed_out.set(_Handout(protocol, kept, reused=reused))
             return connection
 
-    def _reusable(self, protocol: ResponseHandler, kept: _Kept) -> bool:
-        """Whether the idle ``protocol`` may carry a request: open, not expired."""
+    @staticmethod
+    def _expired(kept: _Kept) -> bool:
+        """Whether a connection has idled past its server's stated limit."""
         limit = kept.limit
-        if limit is not None and time.monotonic() - kept.since > limit:
-            return False
-        return not _closed(protocol, kept)
+        return limit is not None and time.monotonic() - kept.since > limit
 
 
 _dumps = functools.partial(
@@ -354,35 +372,68 @@ class AiohttpWire:
         session = self.session
         if session is None:
             session = self._open()
+        started = time.monotonic()
+        left = deadline
+        with anyio.CancelScope(shield=True) if shielded else _UNSHIELDED:
+            for _ in range(_STALE_TRIES):
+                answer = await self._exchange(
+                    session, method, url, params, json, timeout, left, context
+                )
+                if answer is not None:
+                    return answer
+                # Not written, and the stale connection closed: another, as
+                # the pool takes another for one it finds stale at hand-out,
+                # within what is left of the deadline.
+                if deadline is not None:
+                    left = deadline - (time.monotonic() - started)
+                    if left <= 0:
+                        break
+        raise httpx.ConnectError(_STALE)
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        json: Mapping[str, Any] | None,
+        timeout: httpx.Timeout,  # noqa: ASYNC109 -- each step's, handed to aiohttp
+        deadline: float | None,
+        context: RequestContext,
+    ) -> Answer | None:
+        """One try of `exchange`; None when its connection was found stale.
+
+        (Found so just before the request was written: nothing of it left.)
+        """
         failure: httpx.TransportError | None = None
         try:
-            with anyio.CancelScope(shield=True) if shielded else _UNSHIELDED:
-                # Never follow a redirect: the token would go wherever the
-                # Location header says.
-                response = await session.request(
-                    method,
-                    self._urls.get(url),
-                    params=params,
-                    json=json,
-                    allow_redirects=False,
-                    timeout=self._client_timeout(timeout, deadline),
-                )
-                try:
-                    handout = _handed_out.get()
-                    if handout is not None:  # None on a session not ours (benches)
-                        handout.note_keep_alive(response.headers.get("Keep-Alive"))
-                    content = await _read_capped(response, context)
-                finally:
-                    response.release()
+            # Never follow a redirect: the token would go wherever the
+            # Location header says.
+            response = await session.request(
+                method,
+                self._urls.get(url),
+                params=params,
+                json=json,
+                allow_redirects=False,
+                timeout=self._client_timeout(timeout, deadline),
+            )
+            try:
+                handout = _handed_out.get()
+                if handout is not None:  # None on a session not ours (benches)
+                    handout.note_keep_alive(response.headers.get("Keep-Alive"))
+                content = await _read_capped(response, context)
+            finally:
+                response.release()
         except _FAILURES as exc:
             # aiohttp's total is the one timeout it raises as a bare
             # TimeoutError (its step timeouts are ClientErrors; a total
             # that ends while connecting is ConnectionTimeoutError).
-            failure = (
-                _translated(exc)
-                if isinstance(exc, aiohttp.ClientError)
-                else overran(deadline)
-            )
+            if isinstance(exc.__cause__, _StaleConnectionError):
+                return None
+            if isinstance(exc, aiohttp.ClientError):
+                failure = _translated(exc)
+            else:
+                failure = overran(deadline)
         if failure is not None:
             raise failure  # outside the handler: see _translated
         return Answer(response.status, response.headers, content)

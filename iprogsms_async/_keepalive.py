@@ -98,8 +98,8 @@ class InputWatch:
     """`has_pending_input` for one socket, asked again and again.
 
     Made once a connection, it keeps its socket registered with a poll
-    object of its own, so each look is one system call: the aiohttp backend
-    looks twice a request. Ask only while the socket is open (the
+    object of its own, so each look is one system call (the aiohttp backend
+    looks once a request). Ask only while the socket is open (the
     connection's transport not closing): a closed one's descriptor may
     belong to another socket by then.
     """
