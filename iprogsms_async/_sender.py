@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .resources.account import CREDITS_PATH, Account
-from .resources.sms import send_bulk_call, send_call, status_call
+from .resources.sms import checked_send_call, send_bulk_call, status_call
 
 if TYPE_CHECKING:
     from ._models import Credits, MessageStatus
@@ -44,8 +44,8 @@ class RequesterSender:
         sms_provider: int | None,
         trace: SendTrace,
     ) -> str:
-        """Send as ``sms.send`` does, traced; the message id."""
-        call, parse = send_call(phone_number, message, sms_provider)
+        """Send as ``sms.send`` does, traced, input checked already; the message id."""
+        call, parse = checked_send_call(phone_number, message, sms_provider)
         sent = await self._requester.request(call, parse, trace=trace)
         return sent.message_id
 

@@ -19,6 +19,7 @@ from iprogsms_async import (
     SentMessage,
     ValidationError,
 )
+from iprogsms_async.resources.sms import checked_send_call, send_call
 
 from .support import TOKEN
 
@@ -65,6 +66,22 @@ async def test_send(client, gateway):
     assert "api_token" not in str(request.url)
     assert request.headers["content-type"] == "application/json"
     assert request.headers["user-agent"].startswith("iprogsms-async/")
+
+
+@pytest.mark.parametrize("provider", [None, 0, 2])
+def test_the_broadcasts_send_is_the_clients_of_checked_input(provider):
+    # A broadcast checks each recipient once, as it reads it, and sends it
+    # with checked_send_call: the same request as sms.send's.
+    call, parse = send_call("0917 125 1234", "Your bill is due", provider)
+    checked, checked_parse = checked_send_call(
+        "09171251234", "Your bill is due", provider
+    )
+    assert checked == call
+    assert (
+        checked_parse(SEND_OK)
+        == parse(SEND_OK)
+        == SentMessage("iSms-XHYBk", "09171251234")
+    )
 
 
 async def test_send_leaves_out_the_provider_when_not_given(client, gateway):

@@ -41,7 +41,12 @@ class Sender(Protocol):
         sms_provider: int | None,
         trace: SendTrace,
     ) -> str:
-        """Text one number, marking ``trace`` before the request may leave; its id."""
+        """Text one number, marking ``trace`` before the request may leave; its id.
+
+        The input is checked already, and sent as it is: ``phone_number``
+        normalized, ``message`` and ``sms_provider`` accepted by the client's
+        checks (the broadcast checks each recipient once, as it reads it).
+        """
         ...
 
     async def send_bulk(

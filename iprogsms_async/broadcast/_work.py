@@ -261,6 +261,7 @@ class SharedWork:
                 for claimed in batch:
                     if claimed.state != STATE_CLAIMED:
                         journal.remember(claimed)  # a poll, or a reaped send
+                    # Checked when it was planned: the journal holds no other.
                     yield Recipient(
                         claimed.position, claimed.phone_number, claimed.message
                     )

@@ -91,6 +91,21 @@ def send_call(
     """
     number = normalize_phone_number(phone_number)
     body = _send_body(number, message, sms_provider)
+    return checked_send_call(number, body["message"], body.get("sms_provider"))
+
+
+def checked_send_call(
+    number: str, message: str, sms_provider: int | None
+) -> tuple[Call, Callable[[JSONObject], SentMessage]]:
+    """`send_call` of input checked already: a normalized number, a checked text.
+
+    For the broadcast, whose recipients are checked once as they are read
+    (and ``sms_provider`` with its options): checking each again per send
+    would only repeat the work.
+    """
+    body: dict[str, Any] = {"phone_number": number, "message": message}
+    if sms_provider is not None:
+        body["sms_provider"] = sms_provider
 
     def parse(answer: Mapping[str, Any]) -> SentMessage:
         return structure({**answer, "phone_number": number}, SentMessage, raw=answer)
