@@ -24,9 +24,12 @@ written on connections already closed, and ended in doubt.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import json
+import math
+import sys
 import time
 import weakref
 from contextlib import nullcontext
@@ -216,6 +219,9 @@ class _LookingRequest(aiohttp.ClientRequest):
                 set_exception(protocol, failure, _StaleConnectionError())
                 return
         await super().write_bytes(writer, conn, *args, **kwargs)
+        watch = _watched.get()
+        if watch is not None:
+            watch.progress(watch.quiet)  # written: the wait for the answer
 
 
 def _closed(protocol: ResponseHandler, kept: _Kept) -> bool:
@@ -280,6 +286,11 @@ class FreshConnector(aiohttp.TCPConnector):
                 continue
             connection.add_callback(kept.went_idle)
             _handed_out.set(_Handout(protocol, kept, reused=reused))
+            watch = _watched.get()
+            if watch is not None:
+                # A request without a body is written as it is handed out; one
+                # with a body once `_LookingRequest` has written it.
+                watch.progress(watch.first if looked_at_later else watch.quiet)
             return connection
 
     @staticmethod
@@ -287,6 +298,144 @@ class FreshConnector(aiohttp.TCPConnector):
         """Whether a connection has idled past its server's stated limit."""
         limit = kept.limit
         return limit is not None and time.monotonic() - kept.since > limit
+
+
+_COUNTS_CANCELS = sys.version_info >= (3, 11)
+"""Whether tasks count their cancellations (Python 3.11 and later).
+
+Then a deadline's own cancellation is told apart from a caller's that came
+with it; before, as under aiohttp's own timeout, it is taken for the
+deadline's.
+"""
+
+
+class _Watch:
+    """One attempt `_Deadlines` watches: its task, and when it overruns.
+
+    Two clocks: the attempt's total deadline, fixed, and its read timeout,
+    which each sign of progress restarts (`progress`): the request written
+    (a request with a body has its write and read timeouts together from
+    the connection's hand-out to then), the answer's head come in, each
+    piece of its body read. So a read timeout bounds the wait for the head
+    as a whole, where aiohttp's restarts with each of its bytes: a server
+    that trickles its head ends at the read timeout, not the total.
+    """
+
+    __slots__ = (
+        "cancelling",
+        "deadlines",
+        "expired",
+        "first",
+        "quiet",
+        "quiet_due",
+        "task",
+        "total_due",
+    )
+
+    def __init__(
+        self,
+        deadlines: _Deadlines,
+        task: asyncio.Task[Any],
+        total_due: float,
+        timeout: httpx.Timeout,
+    ) -> None:
+        self.deadlines = deadlines
+        self.task = task
+        self.total_due = total_due
+        read, write = timeout.read, timeout.write
+        self.quiet = math.inf if read is None else read
+        """Seconds of no progress that end the attempt (httpx's read timeout)."""
+        self.first = math.inf if read is None or write is None else write + read
+        """The same from the hand-out, while a body is written (write + read)."""
+        self.quiet_due = math.inf
+        self.cancelling = task.cancelling() if _COUNTS_CANCELS else 0
+        """The task's cancellations pending before the watch: not ours."""
+        self.expired: str | None = None
+        """Which clock ended the attempt: ``"read"``, ``"total"``, or None."""
+
+    def due(self) -> float:
+        """When the attempt overruns, unless it progresses meanwhile."""
+        return min(self.total_due, self.quiet_due)
+
+    def progress(self, window: float) -> None:
+        """Restart the read clock: the attempt may be quiet ``window`` seconds."""
+        if window == math.inf:
+            return
+        due = self.deadlines.loop.time() + window
+        self.quiet_due = due
+        self.deadlines.soon(due)
+
+
+class _Deadlines:
+    """The timeouts of every attempt on the wire, kept with one timer.
+
+    aiohttp's own total and read timeouts cost each request two or three
+    timers of the event loop's (and a context to hold them), made and
+    cancelled again within the request: at hundreds of requests in flight,
+    30 to 60 µs of CPU a recipient of a broadcast, most of it the loop's
+    heap of timers. Here an attempt is an entry in a dict, which the wire
+    updates as the attempt progresses; the one timer is set for the soonest
+    deadline and, when it fires, ends the attempts past theirs (as aiohttp's
+    would: the task is cancelled, through any anyio shield, and
+    `AiohttpWire` turns that into `overran` or `httpx.ReadTimeout`) and is
+    set again for the soonest left. Attempts of one client share one
+    timeout, so their deadlines come in the order they start: the timer is
+    set again about once a timeout's length, not once a request.
+    """
+
+    __slots__ = ("_due", "_handle", "_watches", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._watches: dict[_Watch, None] = {}
+        self._handle: asyncio.TimerHandle | None = None
+        self._due = math.inf
+
+    def watch(self, deadline: float | None, timeout: httpx.Timeout) -> _Watch:
+        """Watch the running task's attempt: ended ``deadline`` seconds from now.
+
+        And by its read timeout, once it has a connection (`_Watch.progress`).
+        """
+        task = asyncio.current_task(self.loop)
+        assert task is not None  # noqa: S101 -- aiohttp runs requests in tasks
+        total_due = math.inf if deadline is None else self.loop.time() + deadline
+        watch = _Watch(self, task, total_due, timeout)
+        self._watches[watch] = None
+        self.soon(total_due)
+        return watch
+
+    def done(self, watch: _Watch) -> None:
+        """Stop watching an attempt that ended (its deadline passed or not)."""
+        self._watches.pop(watch, None)
+
+    def soon(self, due: float) -> None:
+        """Have the timer fire by ``due``."""
+        if due < self._due:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._due = due
+            self._handle = self.loop.call_at(due, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._due = math.inf
+        now = self.loop.time()
+        soonest = math.inf
+        for watch in list(self._watches):
+            due = watch.due()
+            if due <= now:
+                del self._watches[watch]
+                watch.expired = "total" if watch.total_due <= now else "read"
+                watch.task.cancel()
+            elif due < soonest:
+                soonest = due
+        self.soon(soonest)
+
+
+_watched: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar(
+    "iprogsms_aiohttp_attempt", default=None
+)
+"""The attempt the current task has on the wire, for `FreshConnector` to see."""
 
 
 _dumps = functools.partial(
@@ -307,6 +456,7 @@ class AiohttpWire:
     """
 
     __slots__ = (
+        "_deadlines",
         "_headers",
         "_ssl",
         "_timeout",
@@ -321,12 +471,14 @@ class AiohttpWire:
         self._headers = {**headers, "Accept-Encoding": ACCEPTED}
         self._ssl = httpx.create_ssl_context(trust_env=False)
         self.session: aiohttp.ClientSession | None = None
+        self._deadlines: _Deadlines | None = None
         self._urls = ParsedURLs(yarl.URL)
         self._timeout_of: httpx.Timeout | None = None
         self._timeout = aiohttp.ClientTimeout()
 
     def _open(self) -> aiohttp.ClientSession:
         refuse_trio()
+        self._deadlines = _Deadlines(asyncio.get_running_loop())
         limits = self.limits
         if limits.keepalive_expiry is None:
             connector = FreshConnector(limit=limits.max_connections or 0, ssl=self._ssl)
@@ -363,32 +515,47 @@ class AiohttpWire:
     ) -> Answer:
         """Send one request and read its answer (see `Wire.exchange`).
 
-        aiohttp's own total timeout is the deadline: a timer it keeps anyway,
-        cheaper than a cancel scope, and one that holds inside a shielded
-        scope too (it cancels the task itself, and turns that into
-        `TimeoutError` as it leaves). ``shielded``, the shield is the one
-        cancel scope of the attempt.
+        The deadline is kept by `_Deadlines` (one timer for every attempt,
+        where aiohttp's total timeout makes one a request): it holds inside
+        a shielded scope too, as it cancels the task itself, and the
+        cancellation becomes `overran` here. ``shielded``, the shield is
+        the one cancel scope of the attempt.
         """
         session = self.session
         if session is None:
             session = self._open()
-        started = time.monotonic()
-        left = deadline
-        with anyio.CancelScope(shield=True) if shielded else _UNSHIELDED:
-            for _ in range(_STALE_TRIES):
-                answer = await self._exchange(
-                    session, method, url, params, json, timeout, left, context
+        deadlines = self._deadlines
+        assert deadlines is not None  # noqa: S101 -- made with the session
+        watch = deadlines.watch(deadline, timeout)
+        _watched.set(watch)
+        try:
+            with anyio.CancelScope(shield=True) if shielded else _UNSHIELDED:
+                for _ in range(_STALE_TRIES):
+                    answer = await self._exchange(
+                        session, method, url, params, json, timeout, context, watch
+                    )
+                    if answer is not None:
+                        return answer
+                    # Not written, and the stale connection closed: another,
+                    # as the pool takes another for one it finds stale at
+                    # hand-out (within the same deadline).
+        except asyncio.CancelledError:
+            if watch.expired is None:
+                raise
+            if _COUNTS_CANCELS and watch.task.uncancel() > watch.cancelling:
+                raise  # cancelled by someone else too: that cancellation wins
+            failure: httpx.TransportError = (
+                overran(deadline)
+                if watch.expired == "total"
+                else httpx.ReadTimeout(
+                    f"nothing read within the read timeout of {timeout.read:g} s"
                 )
-                if answer is not None:
-                    return answer
-                # Not written, and the stale connection closed: another, as
-                # the pool takes another for one it finds stale at hand-out,
-                # within what is left of the deadline.
-                if deadline is not None:
-                    left = deadline - (time.monotonic() - started)
-                    if left <= 0:
-                        break
-        raise httpx.ConnectError(_STALE)
+            )
+        else:
+            failure = httpx.ConnectError(_STALE)
+        finally:
+            deadlines.done(watch)
+        raise failure  # outside the handler: the cancellation is not its context
 
     async def _exchange(
         self,
@@ -398,8 +565,8 @@ class AiohttpWire:
         params: Mapping[str, str] | None,
         json: Mapping[str, Any] | None,
         timeout: httpx.Timeout,  # noqa: ASYNC109 -- each step's, handed to aiohttp
-        deadline: float | None,
         context: RequestContext,
+        watch: _Watch,
     ) -> Answer | None:
         """One try of `exchange`; None when its connection was found stale.
 
@@ -415,25 +582,26 @@ class AiohttpWire:
                 params=params,
                 json=json,
                 allow_redirects=False,
-                timeout=self._client_timeout(timeout, deadline),
+                timeout=self._client_timeout(timeout),
             )
             try:
+                watch.progress(watch.quiet)  # the head is in
                 handout = _handed_out.get()
                 if handout is not None:  # None on a session not ours (benches)
                     handout.note_keep_alive(response.headers.get("Keep-Alive"))
-                content = await _read_capped(response, context)
+                content = await _read_capped(response, context, watch)
             finally:
                 response.release()
         except _FAILURES as exc:
-            # aiohttp's total is the one timeout it raises as a bare
-            # TimeoutError (its step timeouts are ClientErrors; a total
-            # that ends while connecting is ConnectionTimeoutError).
             if isinstance(exc.__cause__, _StaleConnectionError):
                 return None
-            if isinstance(exc, aiohttp.ClientError):
-                failure = _translated(exc)
-            else:
-                failure = overran(deadline)
+            # aiohttp's step timeouts are ClientErrors; a bare TimeoutError
+            # (none is expected: its total is not used) reads maybe sent.
+            failure = (
+                _translated(exc)
+                if isinstance(exc, aiohttp.ClientError)
+                else httpx.ReadTimeout(f"{type(exc).__name__}: {exc}")
+            )
         if failure is not None:
             raise failure  # outside the handler: see _translated
         return Answer(response.status, response.headers, content)
@@ -443,32 +611,30 @@ class AiohttpWire:
         if self.session is not None:
             await self.session.close()
 
-    def _client_timeout(
-        self, timeout: httpx.Timeout, deadline: float | None
-    ) -> aiohttp.ClientTimeout:
-        """The aiohttp timeouts for httpx's, as httpx-aiohttp mapped them.
+    def _client_timeout(self, timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
+        """The aiohttp timeouts for httpx's: those of getting a connection.
 
         ``connect`` is aiohttp's wait for a connection, pool and connecting
-        both; ``sock_connect`` the connecting; ``sock_read`` each read; and
-        ``total`` the attempt's deadline, which also bounds the writes
-        (aiohttp has no write timeout). Made once per client's timeout.
+        both; ``sock_connect`` the connecting. No ``total`` and no
+        ``sock_read``: `_Deadlines` keeps the attempt's deadline (which also
+        bounds the writes: aiohttp has no write timeout) and its read
+        timeout, with one timer for every attempt where aiohttp makes two or
+        three a request. Made once per client's timeout.
         """
-        cached = self._timeout
-        if timeout is not self._timeout_of or cached.total != deadline:
-            cached = self._timeout = aiohttp.ClientTimeout(
-                total=deadline,
-                connect=timeout.pool,
-                sock_connect=timeout.connect,
-                sock_read=timeout.read,
+        if timeout is not self._timeout_of:
+            self._timeout = aiohttp.ClientTimeout(
+                total=None, connect=timeout.pool, sock_connect=timeout.connect
             )
             self._timeout_of = timeout
-        return cached
+        return self._timeout
 
 
 async def _read_capped(
-    response: aiohttp.ClientResponse, context: RequestContext
+    response: aiohttp.ClientResponse, context: RequestContext, watch: _Watch
 ) -> bytes:
     """Read the body (decoded), refusing one larger than `MAX_BODY_BYTES`.
+
+    Each piece read restarts the ``watch``'s read clock.
 
     As the httpx backend reads it: an error answer whose body cannot be read
     (too large, or its ``Content-Encoding`` broken) is still an error answer,
@@ -482,7 +648,9 @@ async def _read_capped(
     if not declared_too_large(headers.get("Content-Length")):
         try:
             content = await _body(
-                response.content, decoding_for(headers.get("Content-Encoding"))
+                response.content,
+                decoding_for(headers.get("Content-Encoding")),
+                watch,
             )
         except httpx.DecodingError as exc:
             failure = unreadable(
@@ -497,12 +665,13 @@ async def _read_capped(
 
 
 async def _body(
-    stream: aiohttp.StreamReader, decoding: Decoding | None
+    stream: aiohttp.StreamReader, decoding: Decoding | None, watch: _Watch
 ) -> bytes | None:
     """The whole body, decoded; None once it comes to more than `MAX_BODY_BYTES`."""
     chunks: list[bytes] = []
     size = 0
     while chunk := await stream.readany():
+        watch.progress(watch.quiet)
         if decoding is not None:
             chunk = decoding.decode(chunk, MAX_BODY_BYTES - size)
         size += len(chunk)

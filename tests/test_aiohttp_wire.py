@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 import threading
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -29,12 +30,12 @@ from iprogsms_async import (
     ServerError,
 )
 
-from .loopback import base_url, closed_port, http_answer, serve, serve_raw
+from .loopback import answer, base_url, closed_port, http_answer, serve, serve_raw
 from .support import TOKEN, exception_text
 
 aiohttp = pytest.importorskip("aiohttp")
 
-from iprogsms_async._aiohttp import AiohttpWire  # noqa: E402
+from iprogsms_async._aiohttp import AiohttpWire, _Deadlines  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
@@ -147,6 +148,65 @@ def body_trickle(body, every=0.4):
             pass
 
     return behave
+
+
+async def test_one_timer_keeps_the_deadlines_of_every_attempt():
+    # aiohttp's own timeouts make two or three timers a request; the wire's
+    # deadlines one for all of them, set again only for a sooner deadline.
+    import asyncio  # noqa: PLC0415 -- aiohttp's loop, only here
+
+    deadlines = _Deadlines(asyncio.get_running_loop())
+    timeout = httpx.Timeout(1.0)
+    watches = [deadlines.watch(4.0, timeout) for _ in range(50)]
+    total_timer = deadlines._handle
+    assert total_timer is not None
+    for watch in watches:
+        watch.progress(watch.quiet)  # written: each has 1 s to be answered
+    timer = deadlines._handle
+    assert timer is not total_timer  # the first read clock was sooner
+    for watch in watches:
+        watch.progress(watch.quiet)  # each read restarts its read clock, later
+    assert deadlines._handle is timer
+    for watch in watches:
+        deadlines.done(watch)
+    sooner = deadlines.watch(0.5, httpx.Timeout(0.1, read=None))
+    assert deadlines._handle is not timer  # sooner than any before: set again
+    deadlines.done(sooner)
+
+
+async def test_a_quiet_attempt_ends_at_its_read_timeout_not_its_deadline():
+    import asyncio  # noqa: PLC0415 -- aiohttp's loop, only here
+
+    deadlines = _Deadlines(asyncio.get_running_loop())
+    watch = deadlines.watch(30.0, httpx.Timeout(0.2))
+    watch.progress(watch.quiet)
+    started = time.monotonic()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.sleep(10)
+    assert watch.expired == "read"
+    assert time.monotonic() - started < 5
+    if sys.version_info >= (3, 11):
+        asyncio.current_task().uncancel()  # the test's own task goes on
+
+
+async def test_a_callers_cancellation_with_the_deadline_is_not_lost(no_backoff):
+    # The deadline cancels the attempt's task; a cancellation of the caller's
+    # that comes with it must still cancel the caller, not become a timeout.
+    import asyncio  # noqa: PLC0415 -- asyncio's own cancellation, only here
+
+    with serve({"/sms_messages": answer(SEND_OK, delay=3.0)}) as server:
+        async with client_of(base_url(server), timeout=5.0) as client:
+            task = asyncio.ensure_future(client.sms.send(NUMBER, "hi"))
+            while not server.hits["/api/v1/sms_messages"]:
+                await asyncio.sleep(0.01)
+            wire = client._shared.wire
+            # Both at once: the caller's task.cancel(), then the deadline's.
+            task.cancel()
+            for watch in list(wire._deadlines._watches):
+                watch.expired = "total"
+                watch.task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
 
 
 async def test_a_body_that_trickles_ends_the_send_at_the_total_deadline(no_backoff):
