@@ -269,7 +269,8 @@ class FreshConnector(aiohttp.TCPConnector):
         # A request with a body is looked at once more, just before it is
         # written (`_LookingRequest`): one look at its socket is enough, and
         # that one is the later, so it is the only one (a system call each).
-        looked_at_later = _HEADERS_WAIT_FOR_BODY and bool(req.body)
+        has_body = bool(req.body)
+        looked_at_later = _HEADERS_WAIT_FOR_BODY and has_body
         while True:
             connection = await super().connect(req, *args, **kwargs)
             protocol = connection.protocol
@@ -289,8 +290,9 @@ class FreshConnector(aiohttp.TCPConnector):
             watch = _watched.get()
             if watch is not None:
                 # A request without a body is written as it is handed out; one
-                # with a body once `_LookingRequest` has written it.
-                watch.progress(watch.first if looked_at_later else watch.quiet)
+                # with a body by the time its write and read timeouts are up
+                # (`_LookingRequest` restarts the clock once it has written it).
+                watch.progress(watch.first if has_body else watch.quiet)
             return connection
 
     @staticmethod
@@ -340,7 +342,8 @@ class _Watch:
         timeout: httpx.Timeout,
     ) -> None:
         self.deadlines = deadlines
-        self.task = task
+        self.task: asyncio.Task[Any] | None = task
+        """The attempt's task, until it is done (then None: not kept alive)."""
         self.total_due = total_due
         read, write = timeout.read, timeout.write
         self.quiet = math.inf if read is None else read
@@ -407,6 +410,7 @@ class _Deadlines:
     def done(self, watch: _Watch) -> None:
         """Stop watching an attempt that ended (its deadline passed or not)."""
         self._watches.pop(watch, None)
+        watch.task = None
 
     def soon(self, due: float) -> None:
         """Have the timer fire by ``due``."""
@@ -414,7 +418,10 @@ class _Deadlines:
             if self._handle is not None:
                 self._handle.cancel()
             self._due = due
-            self._handle = self.loop.call_at(due, self._fire)
+            # In a context of its own: the caller's would keep its task (and
+            # what that task holds, the client's token among it) alive in
+            # the timer until it fires, and in each timer set from there.
+            self._handle = self.loop.call_at(due, self._fire, context=_EMPTY)
 
     def _fire(self) -> None:
         self._handle = None
@@ -426,11 +433,15 @@ class _Deadlines:
             if due <= now:
                 del self._watches[watch]
                 watch.expired = "total" if watch.total_due <= now else "read"
-                watch.task.cancel()
+                if watch.task is not None:
+                    watch.task.cancel()
             elif due < soonest:
                 soonest = due
         self.soon(soonest)
 
+
+_EMPTY = contextvars.Context()
+"""The context `_Deadlines` runs its timer in: nothing of any task's."""
 
 _watched: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar(
     "iprogsms_aiohttp_attempt", default=None
@@ -527,10 +538,11 @@ class AiohttpWire:
         deadlines = self._deadlines
         assert deadlines is not None  # noqa: S101 -- made with the session
         watch = deadlines.watch(deadline, timeout)
-        _watched.set(watch)
+        watching = _watched.set(watch)
         try:
             with anyio.CancelScope(shield=True) if shielded else _UNSHIELDED:
                 for _ in range(_STALE_TRIES):
+                    watch.quiet_due = math.inf  # no read clock until it has one
                     answer = await self._exchange(
                         session, method, url, params, json, timeout, context, watch
                     )
@@ -540,9 +552,10 @@ class AiohttpWire:
                     # as the pool takes another for one it finds stale at
                     # hand-out (within the same deadline).
         except asyncio.CancelledError:
-            if watch.expired is None:
+            task = watch.task
+            if watch.expired is None or task is None:
                 raise
-            if _COUNTS_CANCELS and watch.task.uncancel() > watch.cancelling:
+            if _COUNTS_CANCELS and task.uncancel() > watch.cancelling:
                 raise  # cancelled by someone else too: that cancellation wins
             failure: httpx.TransportError = (
                 overran(deadline)
@@ -555,6 +568,7 @@ class AiohttpWire:
             failure = httpx.ConnectError(_STALE)
         finally:
             deadlines.done(watch)
+            _watched.reset(watching)  # the task's context keeps no watch after
         raise failure  # outside the handler: the cancellation is not its context
 
     async def _exchange(
@@ -600,7 +614,9 @@ class AiohttpWire:
             failure = (
                 _translated(exc)
                 if isinstance(exc, aiohttp.ClientError)
-                else httpx.ReadTimeout(f"{type(exc).__name__}: {exc}")
+                else httpx.ReadTimeout(
+                    f"{type(exc).__name__}: {redact_foreign(str(exc)) or 'no detail'}"
+                )
             )
         if failure is not None:
             raise failure  # outside the handler: see _translated

@@ -9,6 +9,7 @@ the translation table are in tests/test_aiohttp_transport.py.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import sys
@@ -36,6 +37,7 @@ from .support import TOKEN, exception_text
 aiohttp = pytest.importorskip("aiohttp")
 
 from iprogsms_async._aiohttp import AiohttpWire, _Deadlines  # noqa: E402
+from iprogsms_async._redact import known_tokens  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
@@ -207,6 +209,31 @@ async def test_a_callers_cancellation_with_the_deadline_is_not_lost(no_backoff):
                 watch.task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
+
+
+async def test_the_deadlines_timer_keeps_no_task_and_no_token_alive(audited_tokens):
+    # The timer's callback runs in a context of its own, and an attempt's
+    # task leaves no watch behind in its context: a task that failed (its
+    # error holding the frames, and they the client) goes, and the client's
+    # token with it, without waiting for a garbage collection or the timer.
+    import asyncio  # noqa: PLC0415 -- a task of its own, asyncio's
+
+    token = "deadline-timer-keeps-no-token"
+    refused = {"message": "Invalid number."}
+    gc.disable()
+    try:
+        with serve({"/sms_messages": answer(refused, status=422)}) as server:
+            async with IProgSMS(
+                token, base_url=base_url(server), http_backend="aiohttp", max_retries=0
+            ) as client:
+                task = asyncio.ensure_future(client.sms.send(NUMBER, "hi"))
+                with pytest.raises(APIError):
+                    await task
+            audited_tokens.check_errors()
+            del client, task
+            assert token not in known_tokens()
+    finally:
+        gc.enable()
 
 
 async def test_a_body_that_trickles_ends_the_send_at_the_total_deadline(no_backoff):
