@@ -22,6 +22,7 @@ from ._transports import (
     build_wire,
     check_http_backend,
     gate_for,
+    pool_size,
 )
 from ._validation import BASE_URL, NON_NEGATIVE_INT, TIMEOUT, TOKEN, TOKEN_VARIABLE
 from ._version import __version__
@@ -203,6 +204,7 @@ class IProgSMS:
                 wire=wire,
                 owns_http=True,
                 gate=gate_for(backend, limits, transport),
+                connections=pool_size(backend, limits, transport),
             )
         install_log_filter()
         self._setup(settings, shared, owner=True)
@@ -276,11 +278,10 @@ class IProgSMS:
             if shared is not None and not isinstance(shared, RateLimiter):
                 own = BothLimits(shared, own)
             settings = attrs.evolve(settings, limiter=own)
-        gate = self._shared.gate  # the pool's size, for a pool of ours
         return RequesterSender(
             _requester(settings, self._shared),
             settings.base_url,
-            gate.size if gate is not None else None,
+            self._shared.connections,
         )
 
     async def broadcast(

@@ -123,6 +123,8 @@ class SharedState:
     """Closed as the event loop it was bound to ended (see _loop)."""
     gate: ConnectionGate | None = None
     """Holds requests beyond httpx's pool size outside its pool (see _transports)."""
+    connections: int | None = None
+    """Requests the wire's own pool can carry at once; None when not ours."""
     on_the_wire: int = 0
     _idle: anyio.Event | None = None
     _closing: anyio.Event | None = None

@@ -47,6 +47,7 @@ __all__ = [
     "build_wire",
     "check_http_backend",
     "gate_for",
+    "pool_size",
 ]
 
 HTTPBackend = Literal["httpx", "aiohttp"]
@@ -170,6 +171,21 @@ class ConnectionGate:
         """Give back a place taken with `acquire`."""
         assert self._semaphore is not None  # noqa: S101 -- acquired first
         self._semaphore.release()
+
+
+def pool_size(
+    backend: HTTPBackend,
+    limits: httpx.Limits | None,
+    transport: httpx.AsyncBaseTransport | None,
+) -> int | None:
+    """Connections of the pool a client creates here; None for one not known.
+
+    (A transport passed in is not known to have a pool at all.)
+    """
+    if transport is not None:
+        return None
+    default = DEFAULT_AIOHTTP_LIMITS if backend == "aiohttp" else DEFAULT_LIMITS
+    return (limits or default).max_connections
 
 
 def gate_for(

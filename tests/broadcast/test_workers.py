@@ -205,9 +205,14 @@ async def test_asyncio_cancelling_a_pulling_broadcast_loses_no_send(
     assert rows == 200
 
 
-async def test_no_more_workers_than_the_client_has_connections(no_backoff):
+@pytest.mark.parametrize("http_backend", ["httpx", "aiohttp"])
+async def test_no_more_workers_than_the_client_has_connections(
+    http_backend, anyio_backend, no_backoff
+):
     # Workers beyond the pool's connections would only wait for one: the
     # input is read no further ahead of the sends than the pool allows.
+    if http_backend == "aiohttp" and anyio_backend != "asyncio":
+        pytest.skip("aiohttp runs on asyncio only")
     sent = {"status": 200, "message": "queued", "message_id": "iSms-1"}
     pulled = 0
     ahead = []
@@ -222,7 +227,10 @@ async def test_no_more_workers_than_the_client_has_connections(no_backoff):
     with serve({"/sms_messages": answer(sent, delay=0.002)}) as server:
         async with (
             IProgSMS(
-                TOKEN, base_url=base_url(server), limits=httpx.Limits(max_connections=4)
+                TOKEN,
+                base_url=base_url(server),
+                limits=httpx.Limits(max_connections=4),
+                http_backend=http_backend,
             ) as client,
             client.broadcast_stream(
                 endless(), message="Hi", concurrency=200, poll=False
