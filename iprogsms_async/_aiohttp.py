@@ -489,7 +489,6 @@ class AiohttpWire:
 
     def _open(self) -> aiohttp.ClientSession:
         refuse_trio()
-        self._deadlines = _Deadlines(asyncio.get_running_loop())
         limits = self.limits
         if limits.keepalive_expiry is None:
             connector = FreshConnector(limit=limits.max_connections or 0, ssl=self._ssl)
@@ -536,7 +535,8 @@ class AiohttpWire:
         if session is None:
             session = self._open()
         deadlines = self._deadlines
-        assert deadlines is not None  # noqa: S101 -- made with the session
+        if deadlines is None:  # on the session's loop: it is bound to one too
+            deadlines = self._deadlines = _Deadlines(asyncio.get_running_loop())
         watch = deadlines.watch(deadline, timeout)
         watching = _watched.set(watch)
         try:
