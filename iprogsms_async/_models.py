@@ -29,6 +29,8 @@ __all__ = [
     "Reminder",
     "SentMessage",
     "SentOtp",
+    "message_status",
+    "sent_message",
     "structure",
 ]
 
@@ -207,6 +209,30 @@ for _cls in (SentMessage, MessageStatus, Credits, Reminder, NetworkInfo, SentOtp
     _converter.register_structure_hook(
         _cls, make_dict_structure_fn(_cls, _converter, **_overrides)
     )
+
+
+def sent_message(answer: Mapping[str, Any], phone_number: str) -> SentMessage:
+    """A send's answer, to ``phone_number`` (checked), as `structure` builds it.
+
+    A message id in ASCII, as the gateway's are, needs nothing of the
+    converter: the model is made at once, at a fifth of the cost (on every
+    send of a broadcast). Anything else takes the converter's way.
+    """
+    message_id = answer.get("message_id")
+    if type(message_id) is str and message_id.isascii():
+        return SentMessage(message_id, phone_number, raw=answer)
+    return structure({**answer, "phone_number": phone_number}, SentMessage, raw=answer)
+
+
+def message_status(answer: Mapping[str, Any], message_id: str) -> MessageStatus:
+    """A status read's answer, for ``message_id`` (checked), as `structure` builds it.
+
+    As `sent_message`: a status in ASCII is taken as it is.
+    """
+    status = answer.get("message_status")
+    if type(status) is str and status.isascii():
+        return MessageStatus(message_id, status, raw=answer)
+    return structure({**answer, "message_id": message_id}, MessageStatus, raw=answer)
 
 
 def structure(payload: object, cls: type[T], *, raw: Mapping[str, Any]) -> T:

@@ -27,6 +27,15 @@ class ServerPause:
         """Seconds left of the current pause; 0 when none."""
         return max(0.0, self._until - anyio.current_time())
 
+    @property
+    def holding(self) -> bool:
+        """Whether a pause may be in force: then `wait` before a request starts.
+
+        False (no need to wait) once the last pause is over, known without
+        reading the clock.
+        """
+        return bool(self._until)
+
     async def wait(self) -> None:
         """Return once no pause is in force; at once (no checkpoint) when none is."""
         if not self._until:

@@ -44,6 +44,8 @@ __all__ = [
 JSONObject = Mapping[str, Any]
 
 _NOT_JSON = object()
+_DECODER = json.JSONDecoder()
+_JSON_WHITESPACE = " \t\n\r"
 _MESSAGE_KEYS = ("message", "error", "errors", "detail")
 _ERROR_WORDS = frozenset({"error", "fail", "failed", "failure"})
 _MAX_MESSAGE = 500
@@ -86,11 +88,27 @@ def decode_body(content: bytes) -> Any:
     if not content:
         return _NOT_JSON
     try:
-        body = json.loads(content)
+        body = _loads(content)
     except (ValueError, RecursionError):
         return _NOT_JSON
     # Most answers cannot hold a token at all, and are kept as they came.
     return redact_data(body) if may_hold_a_token(content) else body
+
+
+def _loads(content: bytes) -> Any:
+    """``json.loads(content)``, the usual answer (an object, in UTF-8) read faster.
+
+    json.loads first sniffs the encoding and matches whitespace at both
+    ends with a regex; an answer that opens with ``{"`` is UTF-8 (json.loads
+    would say so too) and needs neither unless something follows the object.
+    """
+    if content[:2] != b'{"':
+        return json.loads(content)
+    text = content.decode("utf-8", "surrogatepass")  # as json.loads decodes it
+    body, end = _DECODER.raw_decode(text)
+    if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return body
 
 
 def success_body(

@@ -29,6 +29,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -340,13 +341,17 @@ MESSAGE: Check[str] = Check(
 """A text to send: a string with something besides whitespace, and whole characters."""
 
 
+_NOT_IN_IDENTIFIER = re.compile(r"[\s/?#&,]")
+r"""What an identifier may not hold (``\s``: what str.isspace() calls a space)."""
+
+
 def _explain_identifier(value: object) -> str | None:
     if isinstance(value, str):
         stripped = value.strip()
         if (
             stripped
             and len(stripped) <= 200
-            and not any(char.isspace() or char in "/?#&," for char in stripped)
+            and _NOT_IN_IDENTIFIER.search(stripped) is None
         ):
             return _explain_unicode(stripped)
     return (

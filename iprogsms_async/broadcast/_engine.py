@@ -41,6 +41,7 @@ from .._errors import (
     RateLimitError,
     ValidationError,
 )
+from .._loop import name_asyncio, unname
 from .._shielding import SendTrace
 from ._errors import ran_out_of_credits, short_of_credits
 from ._journal_store import (
@@ -284,13 +285,19 @@ class BroadcastRun:
             self._aitems = aiter(recipients)
         else:
             self._items = iter(recipients)
-        async with anyio.create_task_group() as reporting:
-            if self._config.on_progress is not None:
-                reporting.start_soon(self._report_progress)
-            async with anyio.create_task_group() as workers:
-                for _ in range(self._workers()):
-                    workers.start_soon(self._worker)
-            reporting.cancel_scope.cancel()
+        # The workers' tasks inherit it: each send's anyio calls (its
+        # shielded scope) know at once that asyncio runs.
+        named = name_asyncio()
+        try:
+            async with anyio.create_task_group() as reporting:
+                if self._config.on_progress is not None:
+                    reporting.start_soon(self._report_progress)
+                async with anyio.create_task_group() as workers:
+                    for _ in range(self._workers()):
+                        workers.start_soon(self._worker)
+                reporting.cancel_scope.cancel()
+        finally:
+            unname(named)
 
     def _workers(self) -> int:
         """``concurrency``, or fewer: no more than the client has connections."""

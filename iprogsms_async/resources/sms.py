@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ValidationError
-from .._models import MessageStatus, SentMessage, structure
+from .._models import (
+    MessageStatus,
+    SentMessage,
+    message_status,
+    sent_message,
+    structure,
+)
 from .._phone import normalize_phone_number
 from .._redact import shorten
 from .._request import Call
@@ -73,9 +79,7 @@ def status_call(
     message_id = IDENTIFIER.argument(message_id, "message_id")
 
     def parse(answer: Mapping[str, Any]) -> MessageStatus:
-        return structure(
-            {**answer, "message_id": message_id}, MessageStatus, raw=answer
-        )
+        return message_status(answer, message_id)
 
     call = Call("GET", "/sms_messages/status", params={"message_id": message_id})
     return call, parse
@@ -89,9 +93,13 @@ def send_call(
     Apart from the method so that the broadcast engine can send it with a
     `SendTrace` of its own.
     """
-    number = normalize_phone_number(phone_number)
-    body = _send_body(number, message, sms_provider)
-    return checked_send_call(number, body["message"], body.get("sms_provider"))
+    return checked_send_call(
+        normalize_phone_number(phone_number),
+        MESSAGE.argument(message, "message"),
+        None
+        if sms_provider is None
+        else SMS_PROVIDER.argument(sms_provider, "sms_provider"),
+    )
 
 
 def checked_send_call(
@@ -108,7 +116,7 @@ def checked_send_call(
         body["sms_provider"] = sms_provider
 
     def parse(answer: Mapping[str, Any]) -> SentMessage:
-        return structure({**answer, "phone_number": number}, SentMessage, raw=answer)
+        return sent_message(answer, number)
 
     return Call("POST", "/sms_messages", json=body, sends_sms=True), parse
 
