@@ -1,6 +1,7 @@
 """Construction, settings, with_options, lifecycle and event-loop binding."""
 
 import asyncio
+import threading
 
 import anyio
 import anyio.lowlevel
@@ -208,6 +209,31 @@ def test_using_a_client_on_a_second_asyncio_loop_is_a_clear_error():
         asyncio.run(client.account.credits())
         with pytest.raises(ClientStateError, match="another event loop"):
             asyncio.run(client.account.credits())
+        assert gateway.calls.call_count == 1
+
+
+def test_a_client_whose_loop_runs_in_another_thread_refuses_this_one():
+    client = IProgSMS(TOKEN)
+    bound, stop = threading.Event(), threading.Event()
+
+    async def keep_the_loop_busy():
+        await client.account.credits()
+        bound.set()
+        while not stop.is_set():  # a task of that loop is current, often
+            await asyncio.sleep(0)
+
+    with respx.mock(base_url=BASE) as gateway:
+        gateway.get("/account/sms_credits").respond(json=OK_CREDITS)
+        other = threading.Thread(target=asyncio.run, args=(keep_the_loop_busy(),))
+        other.start()
+        try:
+            assert bound.wait(10)
+            for _ in range(20):
+                with pytest.raises(ClientStateError, match="another event loop"):
+                    asyncio.run(client.account.credits())
+        finally:
+            stop.set()
+            other.join(10)
         assert gateway.calls.call_count == 1
 
 

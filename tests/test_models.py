@@ -11,7 +11,7 @@ from iprogsms_async import (
     SentMessage,
     SentOtp,
 )
-from iprogsms_async._models import structure
+from iprogsms_async._models import message_status, sent_message, structure
 
 REMINDER = {
     "id": 1,
@@ -124,3 +124,60 @@ def test_booleans_are_read_strictly():
         raw={},
     )
     assert info.is_smart_tnt is True
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status": 200, "message_id": "iSms-XHYBk", "message": "queued"},
+        {"message_id": 12345},  # a number: the converter makes it a string
+        {"message_id": "iSms-ñandú"},  # not ASCII: the converter's way
+        {"message_id": "iSms-\ud800"},  # a lone surrogate: refused
+        {"message_id": None},
+        {},
+    ],
+)
+def test_a_sends_answer_is_read_as_the_converter_reads_it(answer):
+    def either(build):
+        try:
+            return build()
+        except ValueError as exc:
+            return str(exc)
+
+    quick = either(lambda: sent_message(answer, "09171251234"))
+    converted = either(
+        lambda: structure(
+            {**answer, "phone_number": "09171251234"}, SentMessage, raw=answer
+        )
+    )
+    assert quick == converted
+    if isinstance(quick, SentMessage):
+        assert quick.raw is answer
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"message_id": "iSms-1", "message_status": "pending"},
+        {"message_status": "delivered"},  # the id is the one asked about
+        {"message_status": "entregado ✓"},
+        {"message_status": 3},
+        {"message_status": "\udc80"},
+        {"status": "pending"},  # not the field the status comes in
+    ],
+)
+def test_a_status_answer_is_read_as_the_converter_reads_it(answer):
+    def either(build):
+        try:
+            return build()
+        except ValueError as exc:
+            return str(exc)
+
+    quick = either(lambda: message_status(answer, "iSms-1"))
+    converted = either(
+        lambda: structure({**answer, "message_id": "iSms-1"}, MessageStatus, raw=answer)
+    )
+    assert quick == converted
+    if isinstance(quick, MessageStatus):
+        assert quick.message_id == "iSms-1"
+        assert quick.raw is answer

@@ -17,6 +17,7 @@ from iprogsms_async import (
     ValidationError,
 )
 from iprogsms_async._validation import (
+    IDENTIFIER,
     POSITIVE_INT,
     SMS_PROVIDER,
     SMS_PROVIDERS,
@@ -143,3 +144,33 @@ def test_the_provider_flag_offers_what_the_library_accepts():
     assert tuple(_flag_type("broadcast", "--provider").choices) == SMS_PROVIDERS
     for provider in SMS_PROVIDERS:
         assert BroadcastOptions(sms_provider=provider).sms_provider == provider
+
+
+SPACES = [chr(code) for code in range(0x110000) if chr(code).isspace()]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["iSms-XHYBk", "  iSms-1\n", "ñandú-1", "x" * 200, "a.b_c~d+e=f;g"],
+)
+def test_an_identifier_is_taken_stripped(value):
+    assert IDENTIFIER.argument(value, "message_id") == value.strip()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "   ",
+        "x" * 201,
+        *(f"iSms{char}1" for char in "/?#&,"),
+        *(f"iSms{space}1" for space in SPACES),  # what str.isspace() calls a space
+        "iSms-\ud800",
+        1234,
+        None,
+    ],
+)
+def test_an_identifier_that_cannot_go_into_a_url_is_refused(value):
+    with pytest.raises(ValidationError) as caught:
+        IDENTIFIER.argument(value, "message_id")
+    assert caught.value.field == "message_id"

@@ -16,6 +16,8 @@ from contextlib import closing
 import anyio
 import httpx
 import pytest
+import sniffio
+import trio
 
 from iprogsms_async import IProgSMS
 from iprogsms_async._redact import known_tokens
@@ -267,3 +269,46 @@ async def test_the_clients_token_goes_with_the_report_without_the_gc(audited_tok
         assert token not in known_tokens()
     finally:
         gc.enable()
+
+
+def test_a_broadcast_tells_sniffio_that_asyncio_runs_for_its_run_only():
+    # Without it, anyio (a send's shielded scope) and httpcore ask sniffio,
+    # which under asyncio.run finds asyncio anew each time.
+    seen = []
+
+    async def main():
+        async with FakeGateway(seed=7).client() as client:
+            await client.broadcast(
+                numbers(3),
+                message="Hi",
+                poll=False,
+                on_result=lambda _: seen.append(sniffio.current_async_library()),
+            )
+            named = sniffio.current_async_library_cvar.get()
+            await client.broadcast(
+                numbers(1),
+                message="Hi",
+                poll=False,
+                on_result=lambda _: seen.append(
+                    sniffio.current_async_library_cvar.get()
+                ),
+            )
+        return named
+
+    assert asyncio.run(main()) is None
+    assert seen == ["asyncio"] * 4
+
+    async def under_trio():
+        async with FakeGateway(seed=7).client() as client:
+            await client.broadcast(
+                numbers(2),
+                message="Hi",
+                poll=False,
+                on_result=lambda _: seen.append(
+                    sniffio.current_async_library_cvar.get()
+                ),
+            )
+
+    seen.clear()
+    trio.run(under_trio)
+    assert seen == [None, None]  # trio says so itself
