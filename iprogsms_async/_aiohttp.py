@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import anyio
+import anyio.lowlevel
 import httpx
 import yarl
 from aiohttp.helpers import set_exception
@@ -56,7 +57,7 @@ from ._wire import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from aiohttp.abc import AbstractStreamWriter
     from aiohttp.client_proto import ResponseHandler
@@ -363,9 +364,10 @@ class _Watch:
         """Restart the read clock: the attempt may be quiet ``window`` seconds."""
         if window == math.inf:
             return
-        due = self.deadlines.loop.time() + window
-        self.quiet_due = due
-        self.deadlines.soon(due)
+        deadlines = self.deadlines
+        self.quiet_due = due = deadlines.clock() + window
+        if due < deadlines.timer_due:  # most often the timer is due sooner
+            deadlines.soon(due)
 
 
 class _Deadlines:
@@ -385,13 +387,15 @@ class _Deadlines:
     set again about once a timeout's length, not once a request.
     """
 
-    __slots__ = ("_due", "_handle", "_watches", "loop")
+    __slots__ = ("_handle", "_watches", "clock", "loop", "timer_due")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.clock = loop.time
         self._watches: dict[_Watch, None] = {}
         self._handle: asyncio.TimerHandle | None = None
-        self._due = math.inf
+        self.timer_due = math.inf
+        """When the timer fires (infinity: it is not set)."""
 
     def watch(self, deadline: float | None, timeout: httpx.Timeout) -> _Watch:
         """Watch the running task's attempt: ended ``deadline`` seconds from now.
@@ -400,7 +404,7 @@ class _Deadlines:
         """
         task = asyncio.current_task(self.loop)
         assert task is not None  # noqa: S101 -- aiohttp runs requests in tasks
-        total_due = math.inf if deadline is None else self.loop.time() + deadline
+        total_due = math.inf if deadline is None else self.clock() + deadline
         watch = _Watch(self, task, total_due, timeout)
         self._watches[watch] = None
         self.soon(total_due)
@@ -413,10 +417,10 @@ class _Deadlines:
 
     def soon(self, due: float) -> None:
         """Have the timer fire by ``due``."""
-        if due < self._due:
+        if due < self.timer_due:
             if self._handle is not None:
                 self._handle.cancel()
-            self._due = due
+            self.timer_due = due
             # In a context of its own: the caller's would keep its task (and
             # what that task holds, the client's token among it) alive in
             # the timer until it fires, and in each timer set from there.
@@ -424,8 +428,8 @@ class _Deadlines:
 
     def _fire(self) -> None:
         self._handle = None
-        self._due = math.inf
-        now = self.loop.time()
+        self.timer_due = math.inf
+        now = self.clock()
         soonest = math.inf
         for watch in list(self._watches):
             due = watch.due()
@@ -472,6 +476,7 @@ class AiohttpWire:
     __slots__ = (
         "_deadlines",
         "_headers",
+        "_shield",
         "_ssl",
         "_timeout",
         "_timeout_of",
@@ -486,6 +491,12 @@ class AiohttpWire:
         self._ssl = httpx.create_ssl_context(trust_env=False)
         self.session: aiohttp.ClientSession | None = None
         self._deadlines: _Deadlines | None = None
+        self._shield: Callable[..., anyio.CancelScope] = anyio.CancelScope
+        """What makes a shielded scope: once on a loop, its anyio backend.
+
+        anyio's CancelScope finds the backend again for each scope it makes
+        (a third of its cost, measured): one a send of a broadcast.
+        """
         self._urls = ParsedURLs(yarl.URL)
         self._timeout_of: httpx.Timeout | None = None
         self._timeout = aiohttp.ClientTimeout()
@@ -540,10 +551,12 @@ class AiohttpWire:
         deadlines = self._deadlines
         if deadlines is None:  # on the session's loop: it is bound to one too
             deadlines = self._deadlines = _Deadlines(asyncio.get_running_loop())
+            backend = anyio.lowlevel.current_token().backend_class
+            self._shield = backend.create_cancel_scope
         watch = deadlines.watch(deadline, timeout)
         watching = _watched.set(watch)
         try:
-            with anyio.CancelScope(shield=True) if shielded else _UNSHIELDED:
+            with self._shield(shield=True) if shielded else _UNSHIELDED:
                 for _ in range(_STALE_TRIES):
                     watch.quiet_due = math.inf  # no read clock until it has one
                     answer = await self._exchange(
