@@ -70,8 +70,7 @@ class HttpxWire:
             headers=self.headers,
             timeout=timeout,
         )
-        if json is not None:
-            request.stream = _Body(request.content)
+        request.stream = _Body(request.content)
         content: bytes | None = None
         with anyio.move_on_after(deadline, shield=shielded):
             # Never follow a redirect, even on a user's client set to: the
@@ -94,8 +93,9 @@ class _Body(httpx.AsyncByteStream):
     """A request's body, iterated in one chunk without an async generator.
 
     httpx's own stream iterates with one, which httpcore leaves unfinished
-    when a write fails part-way (its write timeout, the attempt's deadline);
-    trio warns of such a generator when it is collected (ResourceWarning).
+    when a write fails part-way (its write timeout, the attempt's deadline)
+    or is cancelled, a GET's empty body included; trio warns of such a
+    generator when it is collected (ResourceWarning).
     """
 
     __slots__ = ("_content",)
@@ -120,7 +120,7 @@ class _OneChunk:
 
     async def __anext__(self) -> bytes:
         chunk, self._chunk = self._chunk, None
-        if chunk is None:
+        if not chunk:  # done, or an empty body: no chunk at all
             raise StopAsyncIteration
         return chunk
 

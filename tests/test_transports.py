@@ -7,6 +7,8 @@ waits longer than the pool timeout fails as never sent, and one cancelled
 while waiting sends nothing.
 """
 
+import inspect
+
 import anyio
 import httpx
 import pytest
@@ -117,3 +119,30 @@ async def test_a_send_cancelled_while_waiting_for_a_connection_sends_nothing(
             with anyio.move_on_after(0.05):
                 await client.sms.send("09170000002", "hi")
     assert server.hits["/api/v1/sms_messages"] == 1
+
+
+class _BodyLooker(httpx.AsyncBaseTransport):
+    """Iterates each request's body as httpcore does, noting what it iterated."""
+
+    def __init__(self):
+        self.bodies = []
+
+    async def handle_async_request(self, request):
+        iterator = aiter(request.stream)
+        # An async generator that a cancelled write leaves unfinished is
+        # reported by trio when collected (a ResourceWarning).
+        assert not inspect.isasyncgen(iterator)
+        self.bodies.append(b"".join([chunk async for chunk in iterator]))
+        if request.method == "GET":
+            return httpx.Response(200, json={"message_status": "pending"})
+        return httpx.Response(200, json=SEND_OK)
+
+
+async def test_no_request_body_is_an_async_generator_a_cancel_could_leave():
+    looker = _BodyLooker()
+    async with IProgSMS(TOKEN, transport=looker) as client:
+        await client.sms.send("09171251234", "hi")
+        await client.sms.status("iSms-1")
+    sent, polled = looker.bodies
+    assert b'"message":"hi"' in sent
+    assert polled == b""
