@@ -35,7 +35,8 @@ MANILA = _manila()
 """Asia/Manila: the zone of every datetime this package returns."""
 
 _API_FORM = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2}) (0[1-9]|1[0-2]):([0-5]\d)(AM|PM)", re.IGNORECASE
+    r"(\d{4})-(\d{2})-(\d{2}) (0[1-9]|1[0-2]):([0-5]\d)(AM|PM)",
+    re.IGNORECASE | re.ASCII,  # ASCII digits: "\d" alone takes every script's
 )
 _ACCEPTED = (
     "a datetime (a naive one is taken as Manila time) "
