@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import anyio
-import anyio.lowlevel
 import httpx
 import yarl
 from aiohttp.helpers import set_exception
@@ -44,7 +43,7 @@ from aiohttp.http_writer import StreamWriter
 
 from ._decoding import ACCEPTED, Decoding, decoding_for
 from ._keepalive import InputWatch, server_idle_limit
-from ._loop import refuse_trio
+from ._loop import refuse_trio, running_backend
 from ._redact import redact_foreign
 from ._wire import (
     MAX_BODY_BYTES,
@@ -551,8 +550,9 @@ class AiohttpWire:
         deadlines = self._deadlines
         if deadlines is None:  # on the session's loop: it is bound to one too
             deadlines = self._deadlines = _Deadlines(asyncio.get_running_loop())
-            backend = anyio.lowlevel.current_token().backend_class
-            self._shield = backend.create_cancel_scope
+            backend = running_backend()
+            if backend is not None:
+                self._shield = backend.create_cancel_scope
         watch = deadlines.watch(deadline, timeout)
         watching = _watched.set(watch)
         try:

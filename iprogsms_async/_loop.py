@@ -17,7 +17,6 @@ such generator open, whose ``finally`` closes the client.
 from __future__ import annotations
 
 import asyncio
-import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,7 +29,9 @@ if TYPE_CHECKING:
     import contextvars
     from collections.abc import AsyncGenerator, Awaitable, Callable
 
-__all__ = ["LoopBinding", "name_asyncio", "refuse_trio", "unname"]
+    from anyio.abc import AsyncBackend
+
+__all__ = ["LoopBinding", "name_asyncio", "refuse_trio", "running_backend", "unname"]
 
 _MOVE_HINT = (
     "; its connections cannot move between loops. Create the client inside "
@@ -76,6 +77,24 @@ def name_asyncio() -> contextvars.Token[str | None] | None:
     return None
 
 
+def running_backend() -> type[AsyncBackend] | None:
+    """The running loop's anyio backend, to call its checks straight away.
+
+    Through `anyio.lowlevel.current_token` (anyio 4.11). None should a
+    later anyio no longer give it, or give one without the two class
+    methods the client calls (`checkpoint_if_cancelled`,
+    `create_cancel_scope`): then anyio's own functions of those names
+    serve, which find the backend again on each call.
+    """
+    backend = getattr(anyio.lowlevel.current_token(), "backend_class", None)
+    if all(
+        callable(getattr(backend, name, None))
+        for name in ("checkpoint_if_cancelled", "create_cancel_scope")
+    ):
+        return backend
+    return None  # pragma: no cover -- anyio 4.11 to 4.16 give it
+
+
 def unname(token: contextvars.Token[str | None] | None) -> None:
     """Undo `name_asyncio`, in the task (the context) that did it, if it did."""
     if token is not None:
@@ -104,14 +123,11 @@ def ended_error() -> ClientStateError:
 class LoopBinding:
     """The event loop a client's connections belong to."""
 
-    __slots__ = ("_ref", "_thread", "_watcher", "checkpoint_if_cancelled", "on_asyncio")
+    __slots__ = ("_ref", "_watcher", "checkpoint_if_cancelled")
 
     def __init__(self) -> None:
         self._ref: weakref.ref[Any] | None = None
         self._watcher: AsyncGenerator[None, None] | None = None
-        self._thread = 0
-        self.on_asyncio = False
-        """Bound to an asyncio loop: once `bind` passed, asyncio runs."""
         self.checkpoint_if_cancelled: Callable[[], Awaitable[None]] = (
             anyio.lowlevel.checkpoint_if_cancelled
         )
@@ -123,21 +139,18 @@ class LoopBinding:
 
     def bind(self) -> bool:
         """Bind to the running loop on first use (True); refuse any other after."""
-        if self.on_asyncio and self._thread == threading.get_ident():
-            # On the bound loop's thread, in a task of that loop: then the
-            # loop runs, and no other can in this thread. Asked of the
-            # loop's tasks, not of asyncio's running loop: on Python 3.11
-            # that costs a system call (getpid), on every request.
-            bound = self._ref() if self._ref is not None else None
-            if bound is not None and asyncio.current_task(bound) is not None:
-                return False
+        bound = self._ref() if self._ref is not None else None
+        # Bound to the asyncio loop that runs: said without asking sniffio
+        # (asyncio's low-level getter: None outside an asyncio loop).
+        running = asyncio._get_running_loop()  # noqa: SLF001 -- exported for event loops
+        if bound is not None and bound is running:
+            return False
         current = _current_loop()
         if self._ref is None:
+            backend = running_backend()
+            if backend is not None:
+                self.checkpoint_if_cancelled = backend.checkpoint_if_cancelled
             self._ref = weakref.ref(current)
-            self._thread = threading.get_ident()
-            self.on_asyncio = isinstance(current, asyncio.AbstractEventLoop)
-            backend = anyio.lowlevel.current_token().backend_class
-            self.checkpoint_if_cancelled = backend.checkpoint_if_cancelled
             return True
         bound = self._ref()
         if bound is not current:

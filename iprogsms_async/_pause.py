@@ -31,8 +31,8 @@ class ServerPause:
     def holding(self) -> bool:
         """Whether a pause may be in force: then `wait` before a request starts.
 
-        False (no need to wait) once the last pause is over, known without
-        reading the clock.
+        False (no need to wait) once a `wait` has seen the last pause end:
+        known without reading the clock.
         """
         return bool(self._until)
 

@@ -18,6 +18,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -452,3 +453,18 @@ async def test_the_token_echoed_by_the_server_never_surfaces(
     assert TOKEN not in caplog.text
     if respond is silent_after_headers:
         assert all(isinstance(error, APITimeoutError) for error in errors)
+
+
+async def test_a_shielded_send_s_scope_is_made_by_the_running_backend():
+    # Found once, on the first attempt: should anyio stop giving the backend,
+    # anyio.CancelScope would serve, finding it again for every send.
+    with serve({"/sms_messages": answer(SEND_OK)}) as server:
+        async with client_of(base_url(server)) as client:
+            wire = client._shared.wire
+            assert wire._shield is anyio.CancelScope
+            await client.sms.send(NUMBER, "hi")
+            backend = anyio.lowlevel.current_token().backend_class
+            assert wire._shield == backend.create_cancel_scope
+            with wire._shield(shield=True) as scope:
+                assert isinstance(scope, anyio.CancelScope)
+                assert scope.shield

@@ -237,6 +237,46 @@ def test_a_client_whose_loop_runs_in_another_thread_refuses_this_one():
         assert gateway.calls.call_count == 1
 
 
+def test_a_client_whose_loop_moved_to_another_thread_refuses_this_ones():
+    # Bound here, then its loop runs on in a thread of its own: a new loop
+    # here is another loop, whatever the bound one is doing meanwhile.
+    client = IProgSMS(TOKEN)
+    loop = asyncio.new_event_loop()
+    stop = threading.Event()
+
+    async def busy():
+        while not stop.is_set():  # a task of the bound loop is current, often
+            await asyncio.sleep(0)
+
+    with respx.mock(base_url=BASE) as gateway:
+        gateway.get("/account/sms_credits").respond(json=OK_CREDITS)
+        loop.run_until_complete(client.account.credits())
+        other = threading.Thread(target=loop.run_until_complete, args=(busy(),))
+        other.start()
+        try:
+            for _ in range(20):
+                with pytest.raises(ClientStateError, match="another event loop"):
+                    asyncio.run(client.account.credits())
+        finally:
+            stop.set()
+            other.join(10)
+            loop.run_until_complete(client.aclose())
+            loop.close()
+        assert gateway.calls.call_count == 1
+
+
+@pytest.mark.anyio
+async def test_the_cancel_check_is_the_running_backends_own(gateway):
+    # Found once, when the client is bound: should anyio stop giving the
+    # backend, anyio's own function would serve, at a cost on every send.
+    gateway.get("/account/sms_credits").respond(json=OK_CREDITS)
+    async with IProgSMS(TOKEN) as client:
+        await client.account.credits()
+        check = client._shared.loop.checkpoint_if_cancelled
+    assert check is not anyio.lowlevel.checkpoint_if_cancelled
+    assert check == anyio.lowlevel.current_token().backend_class.checkpoint_if_cancelled
+
+
 def test_using_a_client_on_a_second_trio_run_is_a_clear_error():
     client = IProgSMS(TOKEN)
     with respx.mock(base_url=BASE) as gateway:
