@@ -212,6 +212,23 @@ def test_using_a_client_on_a_second_asyncio_loop_is_a_clear_error():
         assert gateway.calls.call_count == 1
 
 
+def refused_here_while(other, stop, client, ready=None):
+    """Start ``other`` (a thread running the client's loop), and ask from here.
+
+    Once ``ready`` (an event) is set, each call, on a loop of this thread,
+    is refused; ``stop`` ends ``other``.
+    """
+    other.start()
+    try:
+        assert ready is None or ready.wait(10)
+        for _ in range(20):
+            with pytest.raises(ClientStateError, match="another event loop"):
+                asyncio.run(client.account.credits())
+    finally:
+        stop.set()
+        other.join(10)
+
+
 def test_a_client_whose_loop_runs_in_another_thread_refuses_this_one():
     client = IProgSMS(TOKEN)
     bound, stop = threading.Event(), threading.Event()
@@ -225,15 +242,7 @@ def test_a_client_whose_loop_runs_in_another_thread_refuses_this_one():
     with respx.mock(base_url=BASE) as gateway:
         gateway.get("/account/sms_credits").respond(json=OK_CREDITS)
         other = threading.Thread(target=asyncio.run, args=(keep_the_loop_busy(),))
-        other.start()
-        try:
-            assert bound.wait(10)
-            for _ in range(20):
-                with pytest.raises(ClientStateError, match="another event loop"):
-                    asyncio.run(client.account.credits())
-        finally:
-            stop.set()
-            other.join(10)
+        refused_here_while(other, stop, client, ready=bound)
         assert gateway.calls.call_count == 1
 
 
@@ -252,14 +261,9 @@ def test_a_client_whose_loop_moved_to_another_thread_refuses_this_ones():
         gateway.get("/account/sms_credits").respond(json=OK_CREDITS)
         loop.run_until_complete(client.account.credits())
         other = threading.Thread(target=loop.run_until_complete, args=(busy(),))
-        other.start()
         try:
-            for _ in range(20):
-                with pytest.raises(ClientStateError, match="another event loop"):
-                    asyncio.run(client.account.credits())
+            refused_here_while(other, stop, client)
         finally:
-            stop.set()
-            other.join(10)
             loop.run_until_complete(client.aclose())
             loop.close()
         assert gateway.calls.call_count == 1

@@ -126,6 +126,14 @@ def test_booleans_are_read_strictly():
     assert info.is_smart_tnt is True
 
 
+def either(build):
+    """What ``build()`` returns, or the text of the ValueError it raises."""
+    try:
+        return build()
+    except ValueError as exc:
+        return str(exc)
+
+
 @pytest.mark.parametrize(
     "answer",
     [
@@ -138,12 +146,6 @@ def test_booleans_are_read_strictly():
     ],
 )
 def test_a_sends_answer_is_read_as_the_converter_reads_it(answer):
-    def either(build):
-        try:
-            return build()
-        except ValueError as exc:
-            return str(exc)
-
     quick = either(lambda: sent_message(answer, "09171251234"))
     converted = either(
         lambda: structure(
@@ -167,12 +169,6 @@ def test_a_sends_answer_is_read_as_the_converter_reads_it(answer):
     ],
 )
 def test_a_status_answer_is_read_as_the_converter_reads_it(answer):
-    def either(build):
-        try:
-            return build()
-        except ValueError as exc:
-            return str(exc)
-
     quick = either(lambda: message_status(answer, "iSms-1"))
     converted = either(
         lambda: structure({**answer, "message_id": "iSms-1"}, MessageStatus, raw=answer)

@@ -271,44 +271,30 @@ async def test_the_clients_token_goes_with_the_report_without_the_gc(audited_tok
         gc.enable()
 
 
+async def broadcast_noting(count, look, seen):
+    """Broadcast to ``count`` numbers on a fake, noting ``look()`` per result."""
+    async with FakeGateway(seed=7).client() as client:
+        await client.broadcast(
+            numbers(count),
+            message="Hi",
+            poll=False,
+            on_result=lambda _: seen.append(look()),
+        )
+
+
 def test_a_broadcast_tells_sniffio_that_asyncio_runs_for_its_run_only():
     # Without it, anyio (a send's shielded scope) and httpcore ask sniffio,
     # which under asyncio.run finds asyncio anew each time.
     seen = []
+    named = sniffio.current_async_library_cvar.get
 
     async def main():
-        async with FakeGateway(seed=7).client() as client:
-            await client.broadcast(
-                numbers(3),
-                message="Hi",
-                poll=False,
-                on_result=lambda _: seen.append(sniffio.current_async_library()),
-            )
-            named = sniffio.current_async_library_cvar.get()
-            await client.broadcast(
-                numbers(1),
-                message="Hi",
-                poll=False,
-                on_result=lambda _: seen.append(
-                    sniffio.current_async_library_cvar.get()
-                ),
-            )
-        return named
+        await broadcast_noting(3, sniffio.current_async_library, seen)
+        await broadcast_noting(1, named, seen)
+        return named()  # not after the run
 
     assert asyncio.run(main()) is None
     assert seen == ["asyncio"] * 4
-
-    async def under_trio():
-        async with FakeGateway(seed=7).client() as client:
-            await client.broadcast(
-                numbers(2),
-                message="Hi",
-                poll=False,
-                on_result=lambda _: seen.append(
-                    sniffio.current_async_library_cvar.get()
-                ),
-            )
-
     seen.clear()
-    trio.run(under_trio)
+    trio.run(broadcast_noting, 2, named, seen)
     assert seen == [None, None]  # trio says so itself
