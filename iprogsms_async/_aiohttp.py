@@ -451,7 +451,10 @@ _watched: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar(
 """The attempt the current task has on the wire, for `FreshConnector` to see."""
 
 
-_dumps = json.JSONEncoder(
+_quoted = json.encoder.encode_basestring
+"""A str as a JSON string, not escaped past ASCII: the encoder's own (in C)."""
+
+_encode = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False
 ).encode
 """A request body's JSON, as httpx writes it: compact, UTF-8, no NaN.
@@ -459,6 +462,28 @@ _dumps = json.JSONEncoder(
 One encoder for every request: json.dumps with options of its own makes
 a new one on each call (1 µs a request, measured).
 """
+
+
+def _dumps(body: Mapping[str, Any]) -> str:
+    """`_encode` of ``body``; a flat object of strings and integers written directly.
+
+    As a request's body always is (the token, a number, a text): the same
+    text as `_encode`'s, in half its time (it makes an encoder object on
+    each call). Anything else (a nested value, a float, a bool) is
+    `_encode`'s.
+    """
+    parts: list[str] = []
+    for key, value in body.items():
+        if type(key) is not str:
+            return _encode(body)
+        kind = type(value)
+        if kind is str:
+            parts.append(f"{_quoted(key)}:{_quoted(value)}")
+        elif kind is int:
+            parts.append(f"{_quoted(key)}:{int.__repr__(value)}")
+        else:
+            return _encode(body)
+    return "{" + ",".join(parts) + "}"
 
 
 class AiohttpWire:

@@ -21,6 +21,8 @@ import anyio
 import anyio.lowlevel
 import httpx
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from iprogsms_async import (
     APIConnectionError,
@@ -37,7 +39,7 @@ from .support import TOKEN, exception_text
 
 aiohttp = pytest.importorskip("aiohttp")
 
-from iprogsms_async._aiohttp import AiohttpWire, _Deadlines  # noqa: E402
+from iprogsms_async._aiohttp import AiohttpWire, _Deadlines, _dumps  # noqa: E402
 from iprogsms_async._redact import known_tokens  # noqa: E402
 
 pytestmark = pytest.mark.anyio
@@ -468,3 +470,31 @@ async def test_a_shielded_send_s_scope_is_made_by_the_running_backend():
             with wire._shield(shield=True) as scope:
                 assert isinstance(scope, anyio.CancelScope)
                 assert scope.shield
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.text(), st.text() | st.integers(), max_size=5)
+    | st.dictionaries(st.text(), _JSON_VALUES, max_size=4)
+)
+@example({"api_token": 'tok"\\/\n\u2028é', "phone_number": "09171251234"})
+@example({"message": "\x00\x1f\x7f\ud800", "sms_provider": 2})
+@example({"flag": True, "count": 1})  # a bool is not an int here
+def test_a_request_body_is_the_json_httpx_would_write(body):
+    written = json.dumps(
+        body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    )
+    assert _dumps(body) == written
