@@ -198,7 +198,7 @@ def gate_for(
     Only httpx's own pool needs it; a transport passed in is not known to
     have a pool at all.
     """
-    if backend != "httpx" or transport is not None:
+    if backend != "httpx":
         return None
-    size = (limits or DEFAULT_LIMITS).max_connections
+    size = pool_size(backend, limits, transport)
     return ConnectionGate(size) if size is not None else None

@@ -151,8 +151,7 @@ class Check(Generic[T]):
     ) -> T:
         if self._read is not None:
             value = self._read(value)
-        explain = self._explain  # as `problem` does, without its call: on every send
-        problem = explain(value) if explain is not None else self.problem(value)
+        problem = self.problem(value)
         if problem is not None:
             raise error(f"{field} {problem}", field=field)
         return self._convert(value)
@@ -331,7 +330,7 @@ def _explain_message(value: object) -> str | None:
         return f"must be a string, not a {type(value).__name__}"
     if not value.strip():
         return "is empty; a text needs at least one visible character"
-    return None if value.isascii() else _explain_unicode(value)
+    return _explain_unicode(value)
 
 
 MESSAGE: Check[str] = Check(
@@ -354,7 +353,7 @@ def _explain_identifier(value: object) -> str | None:
             and len(stripped) <= 200
             and _NOT_IN_IDENTIFIER.search(stripped) is None
         ):
-            return None if stripped.isascii() else _explain_unicode(stripped)
+            return _explain_unicode(stripped)
     return (
         "must be a non-empty string without spaces, '/', '?', '#', '&' or ',', "
         f"not {shown(value)}"
