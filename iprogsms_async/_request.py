@@ -401,8 +401,14 @@ class Requester:
         shared = self._shared
         shared.begin_attempt()
         failure: APIConnectionError | None = None
+        standing: anyio.CancelScope | None = None
         if trace is not None:
             trace.mark(context)
+            if shielded and trace.scope is not None:
+                # The caller's own scope holds the shield: no new one a send.
+                standing = trace.scope
+                standing.shield = True
+                shielded = False
         answer: Answer
         try:
             answer = await shared.wire.exchange(
@@ -419,6 +425,8 @@ class Requester:
             failure = self._transport_error(exc, context)
         finally:
             shared.end_attempt()
+            if standing is not None:
+                standing.shield = False
         if failure is not None:
             # Raised out here, not in the handler, so that the wire's
             # exception (whose text may echo the token) is not its context:

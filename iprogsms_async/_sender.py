@@ -9,13 +9,15 @@ broadcast's shield and rate limit), with sends taking the caller's
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .resources.account import CREDITS_PATH, Account
 from .resources.sms import checked_send_call, send_bulk_call, status_call
 
 if TYPE_CHECKING:
-    from ._models import Credits, MessageStatus
+    from collections.abc import Coroutine
+
+    from ._models import Credits, MessageStatus, SentMessage
     from ._request import Requester
     from ._shielding import SendTrace
 
@@ -37,34 +39,32 @@ class RequesterSender:
         self.connections = connections
         """The connections of the client's pool, when it is ours; else None."""
 
-    async def send(
+    def send(
         self,
         phone_number: str,
         message: str,
         sms_provider: int | None,
         trace: SendTrace,
-    ) -> str:
-        """Send as ``sms.send`` does, traced, input checked already; the message id."""
+    ) -> Coroutine[Any, Any, SentMessage]:
+        """Send as ``sms.send`` does, traced, input checked already."""
         call, parse = checked_send_call(phone_number, message, sms_provider)
-        sent = await self._requester.request(call, parse, trace=trace)
-        return sent.message_id
+        return self._requester.request(call, parse, trace=trace)
 
-    async def send_bulk(
+    def send_bulk(
         self,
         phone_numbers: list[str],
         message: str,
         sms_provider: int | None,
         trace: SendTrace,
-    ) -> list[str]:
-        """Send as ``sms.send_bulk`` does, traced; the ids in input order."""
+    ) -> Coroutine[Any, Any, list[SentMessage]]:
+        """Send as ``sms.send_bulk`` does, traced; in input order."""
         call, parse = send_bulk_call(phone_numbers, message, sms_provider)
-        sent = await self._requester.request(call, parse, trace=trace)
-        return [message.message_id for message in sent]
+        return self._requester.request(call, parse, trace=trace)
 
-    async def status(self, message_id: str) -> MessageStatus:
+    def status(self, message_id: str) -> Coroutine[Any, Any, MessageStatus]:
         """Read a status as ``sms.status`` does."""
         call, parse = status_call(message_id)
-        return await self._requester.request(call, parse)
+        return self._requester.request(call, parse)
 
     async def credits(self) -> Credits:
         """``account.credits``."""

@@ -70,10 +70,23 @@ class SendTrace:
     copy of the caller's context.
     """
 
-    __slots__ = ("_on_the_wire",)
+    __slots__ = ("_on_the_wire", "scope")
 
-    def __init__(self) -> None:
+    def __init__(self, scope: anyio.CancelScope | None = None) -> None:
+        """A trace for one caller's sends; ``scope`` is its own standing scope, if any.
+
+        A caller that traces many sends from one task (a broadcast's worker)
+        may enter a cancel scope of its own around them all and give it
+        here: a send shielded from anyio's cancellation (`Shield.ANYIO`) then
+        raises that scope's shield while it is on the wire, and lowers it
+        after, instead of entering a shielded scope of its own each time.
+        The scope must be entered by the task that sends, and never be
+        cancelled itself (a shield holds off only the cancellation of the
+        scopes around it).
+        """
         self._on_the_wire: RequestContext | None = None
+        self.scope = scope
+        """The caller's standing scope, shielded while a send is on the wire."""
 
     @property
     def maybe_sent(self) -> bool:

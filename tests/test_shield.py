@@ -9,7 +9,7 @@ import anyio
 import httpx
 import pytest
 
-from iprogsms_async import APIConnectionError, IProgSMS
+from iprogsms_async import APIConnectionError, BadRequestError, IProgSMS
 from iprogsms_async._shielding import SendTrace
 from iprogsms_async.resources.sms import send_call
 
@@ -312,3 +312,48 @@ async def test_a_send_refused_with_429_is_not_in_doubt_while_its_pause_is_shared
     assert not scope.cancelled_caught
     assert gateway.calls.call_count == 1
     assert not trace.maybe_sent  # refused: a cancelled caller knows it never left
+
+
+async def test_a_standing_scope_holds_the_shield_while_its_send_is_on_the_wire():
+    # A broadcast worker's own scope, given with its trace, is shielded while
+    # a send is on the wire (no scope of its own a send), and lowered after:
+    # the cancellation then lands at the worker's next checkpoint.
+    events, got, shielded = [], [], []
+    gateway = slow_gateway(events)
+
+    async def handler(request):
+        shielded.append(standing.shield)
+        return await gateway.handle_async_request(request)
+
+    async with IProgSMS(TOKEN, transport=httpx.MockTransport(handler)) as client:
+        sender = client._broadcast_sender(None)
+        with anyio.CancelScope() as outer:
+
+            async def cancel_soon():
+                await anyio.sleep(0.05)
+                outer.cancel()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(cancel_soon)
+                with anyio.CancelScope() as standing:
+                    sent = await sender.send(
+                        "09171251234", "hi", None, SendTrace(standing)
+                    )
+                    got.append((sent.message_id, standing.shield))
+                    await anyio.sleep(10)  # the cancellation lands here
+    assert outer.cancelled_caught
+    assert events == ["received", "answered"]
+    assert shielded == [True]
+    assert got == [("iSms-1", False)]
+
+
+async def test_a_standing_scope_is_lowered_after_a_failed_send():
+    def refuse(request):
+        return httpx.Response(400, json={"status": "error", "message": "bad"})
+
+    async with IProgSMS(TOKEN, transport=httpx.MockTransport(refuse)) as client:
+        sender = client._broadcast_sender(None)
+        with anyio.CancelScope() as standing:
+            with pytest.raises(BadRequestError):
+                await sender.send("09171251234", "hi", None, SendTrace(standing))
+            assert not standing.shield

@@ -73,6 +73,7 @@ if TYPE_CHECKING:
 
     from anyio.streams.memory import MemoryObjectSendStream
 
+    from .._models import SentMessage
     from ._journal_store import JournalStore, Key
     from ._options import BroadcastOptions
     from ._recipients import RecipientInput, Recipients
@@ -315,8 +316,13 @@ class BroadcastRun:
 
     async def _worker(self) -> None:
         # One trace a worker, cleared before each send: a send's trace is read
-        # only while that send is handled.
-        trace = SendTrace()
+        # only while that send is handled. The worker's own scope, never
+        # cancelled itself, is what the request layer shields while a send is
+        # on the wire (one scope a worker, not one a send).
+        with anyio.CancelScope() as scope:
+            await self._work(SendTrace(scope))
+
+    async def _work(self, trace: SendTrace) -> None:
         journal = self._journal
         while True:
             if self._outbox:
@@ -613,17 +619,18 @@ class BroadcastRun:
         self,
         recipients: list[Recipient],
         keys: list[Key | None] | None,
-        sent: list[str],
+        sent: list[SentMessage],
     ) -> None:
+        ids = [message.message_id for message in sent]
         # Journal every id before settling any recipient: settling calls
         # on_result, which may raise and must not cost the others their ids.
-        self._journal_all(keys, STATE_ACCEPTED, message_ids=sent)
+        self._journal_all(keys, STATE_ACCEPTED, message_ids=ids)
         self.tally.accepted += len(recipients)
         if keys is None:
-            for recipient, message_id in zip(recipients, sent, strict=True):
+            for recipient, message_id in zip(recipients, ids, strict=True):
                 self._accepted(recipient, None, message_id)
         else:
-            for recipient, key, message_id in zip(recipients, keys, sent, strict=True):
+            for recipient, key, message_id in zip(recipients, keys, ids, strict=True):
                 self._accepted(recipient, key, message_id)
 
     # --- polling ------------------------------------------------------------
@@ -653,7 +660,7 @@ class BroadcastRun:
         self._push_poll(entry, now)
 
     def _push_poll(self, entry: _Poll, now: float) -> None:
-        delay = entry.interval * self._random.uniform(0.8, 1.2)
+        delay = entry.interval * (0.8 + 0.4 * self._random.random())
         due = min(now + delay, entry.deadline)
         heapq.heappush(self._polls, (due, next(self._order), entry))
         if due < self._alarm:

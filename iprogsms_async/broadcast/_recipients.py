@@ -139,7 +139,11 @@ async def read_recipients(
 
 
 def check_item(index: int, item: object, default_message: str | None) -> Recipient:
-    """Input item ``index``, checked: ready to send, or refused with a reason."""
+    """Input item ``index``, checked: ready to send, or refused with a reason.
+
+    ``default_message`` is the broadcast's ``message`` option, checked
+    already (`BroadcastOptions` checks it with the same rule).
+    """
     raw_number: object
     text: object
     if isinstance(item, Recipient):
@@ -165,7 +169,10 @@ def check_item(index: int, item: object, default_message: str | None) -> Recipie
                 "(phone_number, message) pair",
                 field="message",
             )
-        checked = MESSAGE.argument(text, f"recipients[{index}].message")
+        if text is default_message and type(text) is str:
+            checked = text  # the broadcast's own message: checked as an option
+        else:
+            checked = MESSAGE.argument(text, f"recipients[{index}].message")
     except ValidationError as problem:
         shown_text = text if isinstance(text, str) else None
         return Recipient(index, _shown(raw_number), shown_text, problem)

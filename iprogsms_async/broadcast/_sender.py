@@ -4,6 +4,10 @@ The broadcast is a layer on top of the core. It does not know the client:
 `IProgSMS` hands it a `Sender` (the core's ``_sender.RequesterSender``),
 whose sends take a `SendTrace`, so that a worker cancelled after its request
 reached the wire journals the text in doubt rather than not sent.
+
+Its calls return awaitables rather than being coroutine functions: the
+client's may then hand over its own request's coroutine, with no coroutine
+of theirs around it (two a recipient of a broadcast).
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from .._models import Credits, MessageStatus
+    from collections.abc import Awaitable
+
+    from .._models import Credits, MessageStatus, SentMessage
     from .._shielding import SendTrace
 
 __all__ = ["Sender"]
@@ -34,14 +40,14 @@ class Sender(Protocol):
         """
         ...
 
-    async def send(
+    def send(
         self,
         phone_number: str,
         message: str,
         sms_provider: int | None,
         trace: SendTrace,
-    ) -> str:
-        """Text one number, marking ``trace`` before the request may leave; its id.
+    ) -> Awaitable[SentMessage]:
+        """Text one number, marking ``trace`` before the request may leave.
 
         The input is checked already, and sent as it is: ``phone_number``
         normalized, ``message`` and ``sms_provider`` accepted by the client's
@@ -49,17 +55,17 @@ class Sender(Protocol):
         """
         ...
 
-    async def send_bulk(
+    def send_bulk(
         self,
         phone_numbers: list[str],
         message: str,
         sms_provider: int | None,
         trace: SendTrace,
-    ) -> list[str]:
-        """Text many numbers in one request, traced; their ids in input order."""
+    ) -> Awaitable[list[SentMessage]]:
+        """Text many numbers in one request, traced; in input order."""
         ...
 
-    async def status(self, message_id: str) -> MessageStatus:
+    def status(self, message_id: str) -> Awaitable[MessageStatus]:
         """The delivery status of an accepted text."""
         ...
 

@@ -94,6 +94,30 @@ async def test_a_bare_number_without_a_message_is_invalid(fake, client):
     assert "no message" in str(report.results[0].error)
 
 
+class _Text(str):
+    __slots__ = ()
+
+
+async def test_the_broadcasts_message_is_checked_once_and_sent_as_a_plain_str(
+    fake, client
+):
+    # Checked as an option, it is not checked again for each number; a str
+    # subclass still reaches the results (and the wire) as a plain str, as a
+    # pair's own text, checked at each item, does.
+    report = await client.broadcast(
+        ["09171250001", ("09171250002", _Text("Own")), ("09171250003", " ")],
+        message=_Text("Hi"),
+        poll=False,
+    )
+    first, second, third = report.results
+    assert (first.message, type(first.message)) == ("Hi", str)
+    assert (second.message, type(second.message)) == ("Own", str)
+    assert third.status == INVALID
+    assert isinstance(third.error, ValidationError)
+    assert third.error.field == "recipients[2].message"
+    assert [m.message for m in fake.messages] == ["Hi", "Own"]
+
+
 async def test_duplicates_are_sent_once(fake, client):
     items = [
         "09171111111",
