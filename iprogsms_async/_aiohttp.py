@@ -41,7 +41,7 @@ import yarl
 from aiohttp.helpers import set_exception
 from aiohttp.http_writer import StreamWriter
 
-from ._decoding import ACCEPTED, Decoding, decoding_for
+from ._decoding import ACCEPTED, decoding_for
 from ._keepalive import InputWatch, server_idle_limit
 from ._loop import refuse_trio, running_backend
 from ._redact import redact_foreign
@@ -148,7 +148,12 @@ class _Kept:
 
 
 class _Handout:
-    """The connection `FreshConnector` gave a request; whether to look at it again."""
+    """The connection `FreshConnector` gave an attempt; whether to look at it again.
+
+    Kept on the attempt's `_Watch`: the task aiohttp writes a request body
+    in is made with a copy of the attempt's context, so it sees the same
+    watch, and this.
+    """
 
     __slots__ = ("kept", "protocol", "unchecked")
 
@@ -157,19 +162,15 @@ class _Handout:
         self.kept = kept
         self.unchecked = reused
 
-    def note_keep_alive(self, keep_alive: str | None) -> None:
-        """Take the connection's idle limit from its answer's ``Keep-Alive``."""
-        self.kept.limit = server_idle_limit(keep_alive)
+    def answered(self, keep_alive: str | None) -> None:
+        """Note the answer read: the connection idles from now, for its ``Keep-Alive``.
 
-
-_handed_out: contextvars.ContextVar[_Handout | None] = contextvars.ContextVar(
-    "iprogsms_aiohttp_connection", default=None
-)
-"""The connection `FreshConnector` last gave the current task's request.
-
-The task aiohttp writes the request body in is made with a copy of this
-context, so it sees the same `_Handout`.
-"""
+        (Back in the pool already, or closed: aiohttp lets a connection go
+        once it has read the body.)
+        """
+        kept = self.kept
+        kept.limit = server_idle_limit(keep_alive)
+        kept.went_idle()
 
 
 class _StaleConnectionError(Exception):
@@ -207,7 +208,8 @@ class _LookingRequest(aiohttp.ClientRequest):
         **kwargs: Any,
     ) -> None:
         """Write the request, unless its reused connection has just been closed."""
-        handout = _handed_out.get()
+        watch = _watched.get()
+        handout = None if watch is None else watch.handout
         protocol = conn.protocol
         if handout is not None and handout.unchecked and protocol is handout.protocol:
             handout.unchecked = False
@@ -218,7 +220,6 @@ class _LookingRequest(aiohttp.ClientRequest):
                 set_exception(protocol, failure, _StaleConnectionError())
                 return
         await super().write_bytes(writer, conn, *args, **kwargs)
-        watch = _watched.get()
         if watch is not None:
             watch.progress(watch.quiet)  # written: the wait for the answer
 
@@ -243,8 +244,9 @@ class FreshConnector(aiohttp.TCPConnector):
     """aiohttp's connector, never reusing a connection its server has closed.
 
     Before it gives a reused connection to a request, it checks the idle
-    time against the server's ``Keep-Alive: timeout=`` (noted by the wire on
-    its `_Handout`), and the socket for the server's close, unless
+    time against the server's ``Keep-Alive: timeout=`` (both noted by the
+    wire, through the attempt's `_Handout`, once it has read an answer), and
+    the socket for the server's close, unless
     `_LookingRequest` will look at the socket just before the request is
     written (a request with a body, on aiohttp 3.12 and later): one system
     call a request, at the later moment. A stale connection is closed and
@@ -269,7 +271,8 @@ class FreshConnector(aiohttp.TCPConnector):
         # written (`_LookingRequest`): one look at its socket is enough, and
         # that one is the later, so it is the only one (a system call each).
         has_body = bool(req.body)
-        looked_at_later = _HEADERS_WAIT_FOR_BODY and has_body
+        watch = _watched.get()  # None only on a session that is not the wire's
+        looked_at_later = _HEADERS_WAIT_FOR_BODY and has_body and watch is not None
         while True:
             connection = await super().connect(req, *args, **kwargs)
             protocol = connection.protocol
@@ -284,10 +287,8 @@ class FreshConnector(aiohttp.TCPConnector):
             ):
                 connection.close()
                 continue
-            connection.add_callback(kept.went_idle)
-            _handed_out.set(_Handout(protocol, kept, reused=reused))
-            watch = _watched.get()
             if watch is not None:
+                watch.handout = _Handout(protocol, kept, reused=reused)
                 # A request without a body is written as it is handed out; one
                 # with a body by the time its write and read timeouts are up
                 # (`_LookingRequest` restarts the clock once it has written it).
@@ -327,6 +328,7 @@ class _Watch:
         "deadlines",
         "expired",
         "first",
+        "handout",
         "quiet",
         "quiet_due",
         "task",
@@ -354,6 +356,8 @@ class _Watch:
         """The task's cancellations pending before the watch: not ours."""
         self.expired: str | None = None
         """Which clock ended the attempt: ``"read"``, ``"total"``, or None."""
+        self.handout: _Handout | None = None
+        """The connection `FreshConnector` gave the attempt, once it has one."""
 
     def due(self) -> float:
         """When the attempt overruns, unless it progresses meanwhile."""
@@ -410,9 +414,14 @@ class _Deadlines:
         return watch
 
     def done(self, watch: _Watch) -> None:
-        """Stop watching an attempt that ended (its deadline passed or not)."""
+        """Stop watching an attempt that ended (its deadline passed or not).
+
+        The watch then holds neither the task nor the connection: the
+        task's context keeps it until the task's next attempt.
+        """
         self._watches.pop(watch, None)
         watch.task = None
+        watch.handout = None
 
     def soon(self, due: float) -> None:
         """Have the timer fire by ``due``."""
@@ -448,7 +457,12 @@ _EMPTY = contextvars.Context()
 _watched: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar(
     "iprogsms_aiohttp_attempt", default=None
 )
-"""The attempt the current task has on the wire, for `FreshConnector` to see."""
+"""The current task's latest attempt, for `FreshConnector` and `_LookingRequest`.
+
+Set once an attempt and not reset after: a reset makes the task a new
+context once more (objects for the garbage collector, at every request),
+and the watch left behind is emptied by `_Deadlines.done`.
+"""
 
 
 _quoted = json.encoder.encode_basestring
@@ -579,7 +593,7 @@ class AiohttpWire:
             if backend is not None:
                 self._shield = backend.create_cancel_scope
         watch = deadlines.watch(deadline, timeout)
-        watching = _watched.set(watch)
+        _watched.set(watch)
         try:
             with self._shield(shield=True) if shielded else _UNSHIELDED:
                 for _ in range(_STALE_TRIES):
@@ -609,7 +623,6 @@ class AiohttpWire:
             failure = httpx.ConnectError(_STALE)
         finally:
             deadlines.done(watch)
-            _watched.reset(watching)  # the task's context keeps no watch after
         raise failure  # outside the handler: the cancellation is not its context
 
     async def _exchange(
@@ -641,12 +654,12 @@ class AiohttpWire:
             )
             try:
                 watch.progress(watch.quiet)  # the head is in
-                handout = _handed_out.get()
-                if handout is not None:  # None on a session not ours (benches)
-                    handout.note_keep_alive(response.headers.get("Keep-Alive"))
                 content = await _read_capped(response, context, watch)
             finally:
                 response.release()
+                handout = watch.handout
+                if handout is not None:
+                    handout.answered(response.headers.get("Keep-Alive"))
         except _FAILURES as exc:
             if isinstance(exc.__cause__, _StaleConnectionError):
                 return None
@@ -695,49 +708,38 @@ async def _read_capped(
 
     As the httpx backend reads it: an error answer whose body cannot be read
     (too large, or its ``Content-Encoding`` broken) is still an error answer,
-    its body dropped; a 2xx one is `ResponseFormatError`.
+    its body dropped; a 2xx one is `ResponseFormatError`. (One coroutine, the
+    reading loop in it: it runs for every answer.)
     """
     status = response.status
-    answered_error = not 200 <= status < 300
     headers = response.headers
-    content: bytes | None = None
     failure: ResponseFormatError | None = None
     if not declared_too_large(headers.get("Content-Length")):
+        stream = response.content
+        decoding = decoding_for(headers.get("Content-Encoding"))
+        chunks: list[bytes] = []
+        size = 0
         try:
-            content = await _body(
-                response.content,
-                decoding_for(headers.get("Content-Encoding")),
-                watch,
-            )
+            while chunk := await stream.readany():
+                watch.progress(watch.quiet)
+                if decoding is not None:
+                    chunk = decoding.decode(chunk, MAX_BODY_BYTES - size)
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    break
+                chunks.append(chunk)
+            else:  # read to its end
+                if decoding is not None:
+                    rest = decoding.flush(MAX_BODY_BYTES - size)
+                    size += len(rest)
+                    chunks.append(rest)
+                if size <= MAX_BODY_BYTES:
+                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
         except httpx.DecodingError as exc:
             failure = unreadable(
                 status, context, f"a body that cannot be decoded: {exc}", exc
             )
-    if content is not None:
-        return content
-    if answered_error:
+    if not 200 <= status < 300:
         return b""
     # Outside the handler: see unreadable.
     raise failure or unreadable(status, context, TOO_LARGE)
-
-
-async def _body(
-    stream: aiohttp.StreamReader, decoding: Decoding | None, watch: _Watch
-) -> bytes | None:
-    """The whole body, decoded; None once it comes to more than `MAX_BODY_BYTES`."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await stream.readany():
-        watch.progress(watch.quiet)
-        if decoding is not None:
-            chunk = decoding.decode(chunk, MAX_BODY_BYTES - size)
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-    if decoding is not None:
-        rest = decoding.flush(MAX_BODY_BYTES - size)
-        if size + len(rest) > MAX_BODY_BYTES:
-            return None
-        chunks.append(rest)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -39,8 +39,14 @@ from .support import TOKEN, exception_text
 
 aiohttp = pytest.importorskip("aiohttp")
 
-from iprogsms_async._aiohttp import AiohttpWire, _Deadlines, _dumps  # noqa: E402
+from iprogsms_async._aiohttp import (  # noqa: E402
+    AiohttpWire,
+    _Deadlines,
+    _dumps,
+    _watched,
+)
 from iprogsms_async._redact import known_tokens  # noqa: E402
+from iprogsms_async._shielding import SendTrace  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
@@ -470,6 +476,42 @@ async def test_a_shielded_send_s_scope_is_made_by_the_running_backend():
             with wire._shield(shield=True) as scope:
                 assert isinstance(scope, anyio.CancelScope)
                 assert scope.shield
+
+
+async def test_a_standing_scope_shields_a_send_in_place_of_a_scope_of_its_own():
+    # A broadcast worker's trace carries its own scope: the send raises its
+    # shield (and lowers it after) instead of making a scope each time.
+    with serve({"/sms_messages": answer(SEND_OK)}) as server:
+        async with client_of(base_url(server)) as client:
+            wire = client._shared.wire
+            await client.sms.send(NUMBER, "hi")  # the wire finds its backend
+            made, make = [], wire._shield
+
+            def counted(**options):
+                made.append(options)
+                return make(**options)
+
+            wire._shield = counted
+            sender = client._broadcast_sender(None)
+            with anyio.CancelScope() as standing:
+                sent = await sender.send(NUMBER, "hi", None, SendTrace(standing))
+                assert not standing.shield
+            assert made == []
+            await sender.send(NUMBER, "hi", None, SendTrace())
+            assert made == [{"shield": True}]
+    assert sent.message_id == "iSms-1"
+
+
+async def test_an_attempt_leaves_nothing_of_itself_in_the_task_s_context():
+    # The attempt's watch stays in the task's context (set once an attempt,
+    # never reset), emptied: neither the task nor the connection is kept.
+    with serve({"/sms_messages": answer(SEND_OK)}) as server:
+        async with client_of(base_url(server)) as client:
+            await client.sms.send(NUMBER, "hi")
+            watch = _watched.get()
+            assert watch is not None
+            assert watch.task is None
+            assert watch.handout is None
 
 
 _JSON_VALUES = st.recursive(
