@@ -358,13 +358,16 @@ class BroadcastRun:
     def _take(self) -> _Poll | _Chunk | None:
         """A due poll, else a ready chunk, else None; wakes a parked worker for more."""
         polls = self._polls
-        if polls and polls[0][0] <= self._now():
+        due = polls and polls[0][0] <= self._now()
+        if due:
             job: _Poll | _Chunk = heapq.heappop(polls)[2]
         elif self._ready:
             job = self._ready.popleft()
         else:
             return None
-        if self._parked and (self._ready or (polls and polls[0][0] <= self._now())):
+        if self._parked and (
+            self._ready or (due and polls and polls[0][0] <= self._now())
+        ):
             self._wake_one()  # more is ready than this worker can take
         return job
 
@@ -621,11 +624,14 @@ class BroadcastRun:
         keys: list[Key | None] | None,
         sent: list[SentMessage],
     ) -> None:
+        self.tally.accepted += len(recipients)
+        if keys is None and len(sent) == 1:  # a single send, no journal
+            self._accepted(recipients[0], None, sent[0].message_id)
+            return
         ids = [message.message_id for message in sent]
         # Journal every id before settling any recipient: settling calls
         # on_result, which may raise and must not cost the others their ids.
         self._journal_all(keys, STATE_ACCEPTED, message_ids=ids)
-        self.tally.accepted += len(recipients)
         if keys is None:
             for recipient, message_id in zip(recipients, ids, strict=True):
                 self._accepted(recipient, None, message_id)
@@ -712,8 +718,10 @@ class BroadcastRun:
         if journal is not None and entry.key is not None:
             state = STATE_FINAL if final else STATE_ACCEPTED
             journal.record(entry.key, state, message_id=entry.message_id, status=status)
-        self._settle(
-            entry.recipient, status, message_id=entry.message_id, error=entry.error
+        self._settle_result(
+            entry.recipient.result(
+                status, message_id=entry.message_id, error=entry.error
+            )
         )
 
     # --- outcomes -----------------------------------------------------------
