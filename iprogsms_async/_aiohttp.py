@@ -165,8 +165,12 @@ class _Handout:
     def answered(self, keep_alive: str | None) -> None:
         """Note the answer read: the connection idles from now, for its ``Keep-Alive``.
 
-        (Back in the pool already, or closed: aiohttp lets a connection go
-        once it has read the body.)
+        aiohttp put it back in the pool (or closed it) as the body ended, a
+        moment before: noted a little late, its idle time reads a little
+        short, well within the half second the limit leaves. A connection
+        handed out again meanwhile is judged by its use before (longer
+        idle: on the safe side), and its new attempt notes it again when
+        done (only a whole answer gives a connection back to the pool).
         """
         kept = self.kept
         kept.limit = server_idle_limit(keep_alive)
@@ -209,6 +213,8 @@ class _LookingRequest(aiohttp.ClientRequest):
     ) -> None:
         """Write the request, unless its reused connection has just been closed."""
         watch = _watched.get()
+        if watch is not None and watch.task is None:
+            watch = None  # an attempt that ended: this request is not the wire's
         handout = None if watch is None else watch.handout
         protocol = conn.protocol
         if handout is not None and handout.unchecked and protocol is handout.protocol:
@@ -271,7 +277,9 @@ class FreshConnector(aiohttp.TCPConnector):
         # written (`_LookingRequest`): one look at its socket is enough, and
         # that one is the later, so it is the only one (a system call each).
         has_body = bool(req.body)
-        watch = _watched.get()  # None only on a session that is not the wire's
+        watch = _watched.get()
+        if watch is not None and watch.task is None:
+            watch = None  # an attempt that ended: this request is not the wire's
         looked_at_later = _HEADERS_WAIT_FOR_BODY and has_body and watch is not None
         while True:
             connection = await super().connect(req, *args, **kwargs)
@@ -533,7 +541,8 @@ class AiohttpWire:
         """What makes a shielded scope: once on a loop, its anyio backend.
 
         anyio's CancelScope finds the backend again for each scope it makes
-        (a third of its cost, measured): one a send of a broadcast.
+        (a third of its cost, measured). (A broadcast's sends make none: its
+        workers' standing scopes are shielded instead, see `SendTrace`.)
         """
         self._urls = ParsedURLs(yarl.URL)
         self._timeout_of: httpx.Timeout | None = None

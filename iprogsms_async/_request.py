@@ -294,8 +294,8 @@ class Requester:
                         await shared.loop.checkpoint_if_cancelled()
                     # From here on a send is seen through (abandoning it
                     # would leave the text in doubt): anyio's cancellation
-                    # held off by the attempt's own scope, any by a task
-                    # of its own.
+                    # held off by a shielded scope (the caller's standing
+                    # one, or the attempt's own), any by a task of its own.
                     attempt = self._attempt(
                         call, parse, context, trace, shielded=shield is Shield.ANYIO
                     )
@@ -405,10 +405,12 @@ class Requester:
         if trace is not None:
             trace.mark(context)
             if shielded and trace.scope is not None:
-                # The caller's own scope holds the shield: no new one a send.
-                standing = trace.scope
-                standing.shield = True
+                # The caller's own scope holds the shield: no new one a send
+                # (and one shielded already is left as it is).
                 shielded = False
+                if not trace.scope.shield:
+                    standing = trace.scope
+                    standing.shield = True
         answer: Answer
         try:
             answer = await shared.wire.exchange(
@@ -424,9 +426,9 @@ class Requester:
         except httpx.TransportError as exc:
             failure = self._transport_error(exc, context)
         finally:
-            shared.end_attempt()
             if standing is not None:
                 standing.shield = False
+            shared.end_attempt()
         if failure is not None:
             # Raised out here, not in the handler, so that the wire's
             # exception (whose text may echo the token) is not its context:

@@ -41,8 +41,10 @@ aiohttp = pytest.importorskip("aiohttp")
 
 from iprogsms_async._aiohttp import (  # noqa: E402
     AiohttpWire,
+    FreshConnector,
     _Deadlines,
     _dumps,
+    _LookingRequest,
     _watched,
 )
 from iprogsms_async._redact import known_tokens  # noqa: E402
@@ -502,7 +504,7 @@ async def test_a_standing_scope_shields_a_send_in_place_of_a_scope_of_its_own():
     assert sent.message_id == "iSms-1"
 
 
-async def test_an_attempt_leaves_nothing_of_itself_in_the_task_s_context():
+async def test_an_attempt_leaves_only_an_emptied_watch_in_the_task_s_context():
     # The attempt's watch stays in the task's context (set once an attempt,
     # never reset), emptied: neither the task nor the connection is kept.
     with serve({"/sms_messages": answer(SEND_OK)}) as server:
@@ -511,6 +513,18 @@ async def test_an_attempt_leaves_nothing_of_itself_in_the_task_s_context():
             watch = _watched.get()
             assert watch is not None
             assert watch.task is None
+            assert watch.handout is None
+            # A request of another session in the same task is not taken
+            # for the attempt that ended.
+            connector = FreshConnector()
+            async with aiohttp.ClientSession(
+                connector=connector, request_class=_LookingRequest
+            ) as session:
+                for _ in range(2):  # the second on a reused connection
+                    async with session.post(
+                        base_url(server) + "/sms_messages", json={"a": "b"}
+                    ) as response:
+                        assert response.status == 200
             assert watch.handout is None
 
 

@@ -357,3 +357,14 @@ async def test_a_standing_scope_is_lowered_after_a_failed_send():
             with pytest.raises(BadRequestError):
                 await sender.send("09171251234", "hi", None, SendTrace(standing))
             assert not standing.shield
+
+
+async def test_a_standing_scope_shielded_already_is_left_shielded():
+    def accept(request):
+        return httpx.Response(*SENT[:1], json=SENT[1])
+
+    async with IProgSMS(TOKEN, transport=httpx.MockTransport(accept)) as client:
+        sender = client._broadcast_sender(None)
+        with anyio.CancelScope(shield=True) as standing:
+            await sender.send("09171251234", "hi", None, SendTrace(standing))
+            assert standing.shield

@@ -286,8 +286,9 @@ class BroadcastRun:
             self._aitems = aiter(recipients)
         else:
             self._items = iter(recipients)
-        # The workers' tasks inherit it: each send's anyio calls (its
-        # shielded scope) know at once that asyncio runs.
+        # The workers' tasks inherit it: their anyio calls (each worker's
+        # standing scope, the check before each send) know at once that
+        # asyncio runs.
         named = name_asyncio()
         try:
             async with anyio.create_task_group() as reporting:
@@ -624,14 +625,15 @@ class BroadcastRun:
         keys: list[Key | None] | None,
         sent: list[SentMessage],
     ) -> None:
-        self.tally.accepted += len(recipients)
-        if keys is None and len(sent) == 1:  # a single send, no journal
+        if keys is None and len(recipients) == 1 == len(sent):  # no journal
+            self.tally.accepted += 1
             self._accepted(recipients[0], None, sent[0].message_id)
             return
         ids = [message.message_id for message in sent]
         # Journal every id before settling any recipient: settling calls
         # on_result, which may raise and must not cost the others their ids.
         self._journal_all(keys, STATE_ACCEPTED, message_ids=ids)
+        self.tally.accepted += len(recipients)
         if keys is None:
             for recipient, message_id in zip(recipients, ids, strict=True):
                 self._accepted(recipient, None, message_id)
