@@ -33,19 +33,20 @@ def slow_gateway(events, answer=SENT):
     return httpx.MockTransport(handler)
 
 
+async def cancel_soon(scope):
+    """Cancel ``scope`` once the request has reached the slow gateway."""
+    await anyio.sleep(0.05)
+    scope.cancel()
+
+
 async def test_a_shielded_send_finishes_and_its_result_reaches_the_caller():
     events, got = [], []
     async with IProgSMS(
         TOKEN, transport=slow_gateway(events), shield_sends=True
     ) as client:
         with anyio.CancelScope() as scope:
-
-            async def cancel_soon():
-                await anyio.sleep(0.05)
-                scope.cancel()
-
             async with anyio.create_task_group() as tg:
-                tg.start_soon(cancel_soon)
+                tg.start_soon(cancel_soon, scope)
                 sent = await client.sms.send("09171251234", "hi")
                 got.append(sent.message_id)  # recorded before the next checkpoint
                 await anyio.sleep(10)  # the cancellation lands here
@@ -328,13 +329,8 @@ async def test_a_standing_scope_holds_the_shield_while_its_send_is_on_the_wire()
     async with IProgSMS(TOKEN, transport=httpx.MockTransport(handler)) as client:
         sender = client._broadcast_sender(None)
         with anyio.CancelScope() as outer:
-
-            async def cancel_soon():
-                await anyio.sleep(0.05)
-                outer.cancel()
-
             async with anyio.create_task_group() as tg:
-                tg.start_soon(cancel_soon)
+                tg.start_soon(cancel_soon, outer)
                 with anyio.CancelScope() as standing:
                     sent = await sender.send(
                         "09171251234", "hi", None, SendTrace(standing)
