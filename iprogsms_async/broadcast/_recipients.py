@@ -60,13 +60,9 @@ class Recipient:
         error: IProgSMSError | None = None,
     ) -> BroadcastResult:
         """This recipient's final result."""
+        # Positional: made for every recipient, and keywords cost a third more.
         return BroadcastResult(
-            index=self.index,
-            phone_number=self.phone_number,
-            message=self.message,
-            status=status,
-            message_id=message_id,
-            error=error,
+            self.index, self.phone_number, self.message, status, message_id, error
         )
 
 
