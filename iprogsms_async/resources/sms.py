@@ -94,11 +94,7 @@ def send_call(
     `SendTrace` of its own.
     """
     return checked_send_call(
-        normalize_phone_number(phone_number),
-        MESSAGE.argument(message, "message"),
-        None
-        if sms_provider is None
-        else SMS_PROVIDER.argument(sms_provider, "sms_provider"),
+        normalize_phone_number(phone_number), *_checked_text(message, sms_provider)
     )
 
 
@@ -111,9 +107,7 @@ def checked_send_call(
     (and ``sms_provider`` with its options): checking each again per send
     would only repeat the work.
     """
-    body: dict[str, Any] = {"phone_number": number, "message": message}
-    if sms_provider is not None:
-        body["sms_provider"] = sms_provider
+    body = _send_body(number, message, sms_provider)
 
     def parse(answer: Mapping[str, Any]) -> SentMessage:
         return sent_message(answer, number)
@@ -136,7 +130,7 @@ def send_bulk_call(
     ]
     if not numbers:
         raise ValidationError("phone_numbers is empty", field="phone_numbers")
-    body = _send_body(",".join(numbers), message, sms_provider)
+    body = _send_body(",".join(numbers), *_checked_text(message, sms_provider))
 
     def parse(answer: Mapping[str, Any]) -> list[SentMessage]:
         ids = _split_ids(answer.get("message_ids"))
@@ -158,15 +152,21 @@ def send_bulk_call(
     return call, parse
 
 
+def _checked_text(message: str, sms_provider: int | None) -> tuple[str, int | None]:
+    """A send's text and provider, checked (a send's number is checked apart)."""
+    checked = MESSAGE.argument(message, "message")
+    if sms_provider is not None:
+        sms_provider = SMS_PROVIDER.argument(sms_provider, "sms_provider")
+    return checked, sms_provider
+
+
 def _send_body(
     phone_number: str, message: str, sms_provider: int | None
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "phone_number": phone_number,
-        "message": MESSAGE.argument(message, "message"),
-    }
+    """A send's body, of input checked already."""
+    body: dict[str, Any] = {"phone_number": phone_number, "message": message}
     if sms_provider is not None:
-        body["sms_provider"] = SMS_PROVIDER.argument(sms_provider, "sms_provider")
+        body["sms_provider"] = sms_provider
     return body
 
 
