@@ -212,9 +212,7 @@ class _LookingRequest(aiohttp.ClientRequest):
         **kwargs: Any,
     ) -> None:
         """Write the request, unless its reused connection has just been closed."""
-        watch = _watched.get()
-        if watch is not None and watch.task is None:
-            watch = None  # an attempt that ended: this request is not the wire's
+        watch = _attempt_on_the_wire()
         handout = None if watch is None else watch.handout
         protocol = conn.protocol
         if handout is not None and handout.unchecked and protocol is handout.protocol:
@@ -277,9 +275,7 @@ class FreshConnector(aiohttp.TCPConnector):
         # written (`_LookingRequest`): one look at its socket is enough, and
         # that one is the later, so it is the only one (a system call each).
         has_body = bool(req.body)
-        watch = _watched.get()
-        if watch is not None and watch.task is None:
-            watch = None  # an attempt that ended: this request is not the wire's
+        watch = _attempt_on_the_wire()
         looked_at_later = _HEADERS_WAIT_FOR_BODY and has_body and watch is not None
         while True:
             connection = await super().connect(req, *args, **kwargs)
@@ -471,6 +467,17 @@ Set once an attempt and not reset after: a reset makes the task a new
 context once more (objects for the garbage collector, at every request),
 and the watch left behind is emptied by `_Deadlines.done`.
 """
+
+
+def _attempt_on_the_wire() -> _Watch | None:
+    """The current task's attempt, if it is on the wire now; else None.
+
+    A watch left in the context by an attempt that ended (emptied, see
+    `_Deadlines.done`) is not the one of a request made now: that request
+    is of another session than the wire's.
+    """
+    watch = _watched.get()
+    return None if watch is None or watch.task is None else watch
 
 
 _quoted = json.encoder.encode_basestring
