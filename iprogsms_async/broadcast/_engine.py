@@ -625,21 +625,18 @@ class BroadcastRun:
         keys: list[Key | None] | None,
         sent: list[SentMessage],
     ) -> None:
-        if keys is None and len(recipients) == 1 == len(sent):  # no journal
-            self.tally.accepted += 1
-            self._accepted(recipients[0], None, sent[0].message_id)
+        if keys is None:  # no journal
+            self.tally.accepted += len(recipients)
+            for recipient, message in zip(recipients, sent, strict=True):
+                self._accepted(recipient, None, message.message_id)
             return
         ids = [message.message_id for message in sent]
         # Journal every id before settling any recipient: settling calls
         # on_result, which may raise and must not cost the others their ids.
         self._journal_all(keys, STATE_ACCEPTED, message_ids=ids)
         self.tally.accepted += len(recipients)
-        if keys is None:
-            for recipient, message_id in zip(recipients, ids, strict=True):
-                self._accepted(recipient, None, message_id)
-        else:
-            for recipient, key, message_id in zip(recipients, keys, ids, strict=True):
-                self._accepted(recipient, key, message_id)
+        for recipient, key, message_id in zip(recipients, keys, ids, strict=True):
+            self._accepted(recipient, key, message_id)
 
     # --- polling ------------------------------------------------------------
 
