@@ -610,87 +610,54 @@ class AiohttpWire:
                 self._shield = backend.create_cancel_scope
         watch = deadlines.watch(deadline, timeout)
         _watched.set(watch)
+        failure: httpx.TransportError | None = None
+        # One coroutine for the attempt, its tries and its reading: each level
+        # of coroutines between a task and its request is passed through
+        # twice whenever the request waits (see BroadcastRun._worker).
         try:
             with self._shield(shield=True) if shielded else _UNSHIELDED:
                 for _ in range(_STALE_TRIES):
                     watch.quiet_due = math.inf  # no read clock until it has one
-                    answer = await self._exchange(
-                        session, method, url, params, json, timeout, context, watch
-                    )
-                    if answer is not None:
-                        return answer
-                    # Not written, and the stale connection closed: another,
-                    # as the pool takes another for one it finds stale at
-                    # hand-out (within the same deadline).
+                    try:
+                        # Never follow a redirect: the token would go
+                        # wherever the Location header says.
+                        response = await session.request(
+                            method,
+                            self._urls.get(url),
+                            params=params,
+                            json=json,
+                            allow_redirects=False,
+                            timeout=self._client_timeout(timeout),
+                        )
+                        try:
+                            watch.progress(watch.quiet)  # the head is in
+                            content = await _read_capped(response, context, watch)
+                        finally:
+                            response.release()
+                            handout = watch.handout
+                            if handout is not None:
+                                handout.answered(response.headers.get("Keep-Alive"))
+                    except _FAILURES as exc:
+                        if isinstance(exc.__cause__, _StaleConnectionError):
+                            # Found stale just before the request was
+                            # written, and closed: nothing of it left.
+                            # Another, as the pool takes another for one it
+                            # finds stale at hand-out (within the deadline).
+                            continue
+                        failure = _failure(exc)
+                        break
+                    return Answer(response.status, response.headers, content)
+                else:
+                    failure = httpx.ConnectError(_STALE)
         except asyncio.CancelledError:
-            task = watch.task
-            if watch.expired is None or task is None:
+            failure = _expired(watch, deadline, timeout)
+            if failure is None:
                 raise
-            if _COUNTS_CANCELS and task.uncancel() > watch.cancelling:
-                raise  # cancelled by someone else too: that cancellation wins
-            failure: httpx.TransportError = (
-                overran(deadline)
-                if watch.expired == "total"
-                else httpx.ReadTimeout(
-                    f"nothing read within the read timeout of {timeout.read:g} s"
-                )
-            )
-        else:
-            failure = httpx.ConnectError(_STALE)
         finally:
             deadlines.done(watch)
-        raise failure  # outside the handler: the cancellation is not its context
-
-    async def _exchange(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: str,
-        params: Mapping[str, str] | None,
-        json: Mapping[str, Any] | None,
-        timeout: httpx.Timeout,  # noqa: ASYNC109 -- each step's, handed to aiohttp
-        context: RequestContext,
-        watch: _Watch,
-    ) -> Answer | None:
-        """One try of `exchange`; None when its connection was found stale.
-
-        (Found so just before the request was written: nothing of it left.)
-        """
-        failure: httpx.TransportError | None = None
-        try:
-            # Never follow a redirect: the token would go wherever the
-            # Location header says.
-            response = await session.request(
-                method,
-                self._urls.get(url),
-                params=params,
-                json=json,
-                allow_redirects=False,
-                timeout=self._client_timeout(timeout),
-            )
-            try:
-                watch.progress(watch.quiet)  # the head is in
-                content = await _read_capped(response, context, watch)
-            finally:
-                response.release()
-                handout = watch.handout
-                if handout is not None:
-                    handout.answered(response.headers.get("Keep-Alive"))
-        except _FAILURES as exc:
-            if isinstance(exc.__cause__, _StaleConnectionError):
-                return None
-            # aiohttp's step timeouts are ClientErrors; a bare TimeoutError
-            # (none is expected: its total is not used) reads maybe sent.
-            failure = (
-                _translated(exc)
-                if isinstance(exc, aiohttp.ClientError)
-                else httpx.ReadTimeout(
-                    f"{type(exc).__name__}: {redact_foreign(str(exc)) or 'no detail'}"
-                )
-            )
-        if failure is not None:
-            raise failure  # outside the handler: see _translated
-        return Answer(response.status, response.headers, content)
+        # Outside the handlers: neither the cancellation nor aiohttp's error
+        # (see _translated) is its context.
+        raise failure
 
     async def aclose(self) -> None:
         """Close the aiohttp session, if one was opened."""
@@ -713,6 +680,41 @@ class AiohttpWire:
             )
             self._timeout_of = timeout
         return self._timeout
+
+
+def _failure(exc: aiohttp.ClientError | TimeoutError) -> httpx.TransportError:
+    """The httpx error standing for aiohttp's ``exc``.
+
+    aiohttp's step timeouts are ClientErrors; a bare TimeoutError (none is
+    expected: its total is not used) reads maybe sent.
+    """
+    if isinstance(exc, aiohttp.ClientError):
+        return _translated(exc)
+    return httpx.ReadTimeout(
+        f"{type(exc).__name__}: {redact_foreign(str(exc)) or 'no detail'}"
+    )
+
+
+def _expired(
+    watch: _Watch,
+    deadline: float | None,
+    timeout: httpx.Timeout,
+) -> httpx.TransportError | None:
+    """The error a cancellation by ``watch``'s timer stands for; None if not its.
+
+    None too when someone else cancelled the task as well: that
+    cancellation wins.
+    """
+    task = watch.task
+    if watch.expired is None or task is None:
+        return None
+    if _COUNTS_CANCELS and task.uncancel() > watch.cancelling:
+        return None
+    if watch.expired == "total":
+        return overran(deadline)
+    return httpx.ReadTimeout(
+        f"nothing read within the read timeout of {timeout.read:g} s"
+    )
 
 
 async def _read_capped(

@@ -319,42 +319,43 @@ class BroadcastRun:
         # One trace a worker, cleared before each send: a send's trace is read
         # only while that send is handled. The worker's own scope, never
         # cancelled itself, is what the request layer shields while a send is
-        # on the wire (one scope a worker, not one a send).
-        with anyio.CancelScope() as scope:
-            await self._work(SendTrace(scope))
-
-    async def _work(self, trace: SendTrace) -> None:
+        # on the wire (one scope a worker, not one a send). The loop is here,
+        # not in a coroutine of its own: every level of coroutines between a
+        # task and its request is passed through twice whenever the request
+        # waits, which costs a broadcast of many connections a few percent.
         journal = self._journal
-        while True:
-            if self._outbox:
-                await self._flush_outbox()  # the reader is behind: wait for it
-            job: _Job | None = self._take()
-            if job is None:
-                if not (self._input_done or self._reading):
-                    job = await self._read_one()
-                    if job is None:
+        with anyio.CancelScope() as scope:
+            trace = SendTrace(scope)
+            while True:
+                if self._outbox:
+                    await self._flush_outbox()  # the reader is behind: wait for it
+                job: _Job | None = self._take()
+                if job is None:
+                    if not (self._input_done or self._reading):
+                        job = await self._read_one()
+                        if job is None:
+                            continue
+                    elif self._finished():
+                        self._wake_all()
+                        return
+                    else:
+                        await self._park()
                         continue
-                elif self._finished():
-                    self._wake_all()
-                    return
-                else:
-                    await self._park()
-                    continue
-            self._busy += 1
-            try:
-                if type(job) is _Poll:
-                    await self._poll(job)
-                elif type(job) is _Chunk:
-                    await self._send(job.recipients, trace, bulk=True)
-                else:
-                    assert type(job) is Recipient  # noqa: S101 -- the third kind
-                    await self._send([job], trace, bulk=False)
-            finally:
-                self._busy -= 1
-            # No wait unless a commit is due (or the reader is behind, above):
-            # the next request follows this one without a task switch.
-            if journal is not None:
-                await journal.flush_if_due()
+                self._busy += 1
+                try:
+                    if type(job) is _Poll:
+                        await self._poll(job)
+                    elif type(job) is _Chunk:
+                        await self._send(job.recipients, trace, bulk=True)
+                    else:
+                        assert type(job) is Recipient  # noqa: S101 -- the third kind
+                        await self._send([job], trace, bulk=False)
+                finally:
+                    self._busy -= 1
+                # No wait unless a commit is due (or the reader is behind, above):
+                # the next request follows this one without a task switch.
+                if journal is not None:
+                    await journal.flush_if_due()
 
     def _take(self) -> _Poll | _Chunk | None:
         """A due poll, else a ready chunk, else None; wakes a parked worker for more."""
