@@ -17,6 +17,10 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 pytestmark = pytest.mark.slow
 
 RUNS = {
+    "bench_ab.py": [
+        "--n", "20", "--rounds", "1", "--processes", "2", "--concurrency", "4",
+        "--latency-ms", "0",
+    ],
     "bench_request_cpu.py": ["--n", "30", "--rounds", "1", "--concurrency", "3"],
     "bench_cli_startup.py": ["--runs", "1"],
     "bench_broadcast.py": ["--n", "40", "--concurrency", "4", "--latency-ms", "0,5"],
