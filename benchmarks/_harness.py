@@ -60,13 +60,36 @@ def parse_args(
     return args
 
 
+CORES_VARIABLE = "IPROGSMS_BENCH_CORES"
+"""Where the cores a run may use are handed down to the processes it starts."""
+
+
+def cores() -> set[int]:
+    """The cores this run may use, as its first process found them.
+
+    Not this process's own affinity: pinning the client to its core narrows
+    that, and every process it starts afterwards (the stub, a child
+    measurement) inherits the narrower one. So the first look is kept in
+    the environment, which they inherit too. (Found narrowed, the stub
+    shared the client's core in every run before this was fixed.)
+    """
+    known = os.environ.get(CORES_VARIABLE)
+    if known is not None:
+        return {int(core) for core in known.split(",") if core}
+    try:
+        found = os.sched_getaffinity(0)
+    except AttributeError:  # not Linux
+        found = set()
+    os.environ[CORES_VARIABLE] = ",".join(str(core) for core in sorted(found))
+    return found
+
+
+cores()  # on import, before anything is pinned
+
+
 def can_pin() -> bool:
     """Whether client and server can each have a core of their own."""
-    try:
-        cores = os.sched_getaffinity(0)
-    except AttributeError:  # not Linux
-        return False
-    return {CLIENT_CORE, SERVER_CORE} <= cores
+    return {CLIENT_CORE, SERVER_CORE} <= cores()
 
 
 def pin_client() -> str:
@@ -148,6 +171,7 @@ def stub(
     if tls is not None:
         command += ["--tls", str(tls.cert), str(tls.key)]
     if can_pin() and shutil.which("taskset"):
+        # The stub's own core, whatever this process is pinned to.
         command = ["taskset", "-c", str(SERVER_CORE), *command]
     with subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True

@@ -8,18 +8,19 @@ package run in the same processes: the base revision's taken out of git
 changes too), each imported under a name of its own (``iprogsms_base``,
 ``iprogsms_new``; their modules import one another relatively). In each
 round the two broadcasts and the best hand-written loop on the same
-transport run one after another, in an order that turns over from round to
-round, and what is quoted is the ratio of the two broadcasts within each
-round.
+transport run one after another, each of the six orders in turn (six
+rounds take each equally often), and what is quoted is the ratio of the
+two broadcasts within each round.
 
 One process is not enough either: two identical copies of the package,
 imported side by side, run a few percent apart in one process, the same one
 faster all through it, and which one changes from process to process (where
 each copy's objects land in memory). So ``--processes`` processes each run
 ``--rounds`` rounds, importing the two in turn in the other order, and the
-median is taken over every round of every process; the spread of the
-processes' own medians is printed beside it. Run it with ``--base HEAD`` and
-no change for the size of that spread on your machine.
+median is taken over every round of every process; the processes' own
+medians are printed beside it, and they are what to read. Run it with no
+change (``--base HEAD`` on a clean tree; it says so) for the size of their
+spread on your machine: on ours, 0.99x to 1.04x in four processes.
 
     python benchmarks/bench_ab.py --base HEAD~1           # aiohttp, c=200, 20 ms
     python benchmarks/bench_ab.py --base main --backend httpx --concurrency 50
@@ -37,6 +38,7 @@ import argparse
 import asyncio
 import gc
 import importlib
+import itertools
 import json
 import shutil
 import ssl
@@ -58,27 +60,38 @@ if TYPE_CHECKING:
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 CONTENDERS = ("loop", "base", "new")
-ORDERS = (("loop", "base", "new"), ("new", "base", "loop"), ("base", "loop", "new"))
-"""The order contenders take in a round, turning over from round to round."""
+ORDERS = tuple(itertools.permutations(CONTENDERS))
+"""The orders contenders take in a round, one a round in turn: in six rounds
+each goes first, second and last twice, and the base before the new three
+times."""
 
 Run = Callable[[str, int, int, h.Meter], "Coroutine[Any, Any, int]"]
 Round = tuple[int, dict[str, dict[str, float]]]
 """A round: its process's index, and each contender's rate and CPU a recipient."""
 
 
-def git(*arguments: str) -> bytes:
-    """The output of a git command in the checkout."""
+def git(*arguments: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    """A git command in the checkout, its output captured."""
     return subprocess.run(
         ["git", "-C", str(CHECKOUT), *arguments],  # noqa: S607 -- git from PATH, as a developer runs it
-        check=True,
+        check=check,
         capture_output=True,
-    ).stdout
+    )
+
+
+def changed(revision: str) -> bool:
+    """Whether the working tree's package differs from ``revision``'s."""
+    differs = git("diff", "--quiet", revision, "--", "iprogsms_async", check=False)
+    untracked = git(
+        "ls-files", "--others", "--exclude-standard", "--", "iprogsms_async"
+    )
+    return differs.returncode != 0 or bool(untracked.stdout.strip())
 
 
 def take_out(revision: str, into: Path) -> None:
     """Put the base revision's package and the working tree's into ``into``."""
     tar = into / "base.tar"
-    tar.write_bytes(git("archive", revision, "iprogsms_async"))
+    tar.write_bytes(git("archive", revision, "iprogsms_async").stdout)
     with tarfile.open(tar) as opened:
         # Our own repository's files; the filter where this Python has one.
         if hasattr(tarfile, "data_filter"):
@@ -169,27 +182,43 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=6000, help="recipients a run")
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--latency-ms", type=float, default=20.0)
-    parser.add_argument("--rounds", type=int, default=6, help="rounds a process")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=6,
+        help="rounds a process (a multiple of 6 takes every order equally often)",
+    )
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--packages", help=argparse.SUPPRESS)
     parser.add_argument("--new-first", action="store_true", help=argparse.SUPPRESS)
     args = h.parse_args(
-        parser, quick={"n": 300, "rounds": 2, "processes": 2, "concurrency": 50}
+        parser, quick={"n": 300, "rounds": 6, "processes": 2, "concurrency": 50}
     )
     if args.backend == "aiohttp" and not h.has_aiohttp():
         parser.error("the aiohttp backend is not installed")
     if args.packages:
         child(args)
         return
-    revision = git("rev-parse", "--short", args.base).decode().strip()
+    revision = git("rev-parse", "--short", args.base).stdout.decode().strip()
+    pinned = (
+        f"client on core {h.CLIENT_CORE}, stub on core {h.SERVER_CORE}"
+        if h.can_pin()
+        else "not pinned (fewer than 2 cores or no affinity support)"
+    )
     h.header(
         f"The working tree's broadcast against {args.base}'s ({revision})",
         f"{args.backend} backend, {args.n:,} recipients a run, one send and one "
         f"status poll each, concurrency {args.concurrency}, {args.latency_ms:g} ms "
         f"latency; {args.processes} processes of {args.rounds} rounds of the "
-        f"three in turn; {h.pin_client()}, stub on "
+        f"three in turn; {pinned}, the stub on "
         f"{'uvloop' if h.has_uvloop() else 'asyncio'} in its own process",
     )
+    if not changed(args.base):
+        print(
+            f"- the package is the same at {args.base} and in the working tree: "
+            "this run measures only the noise between two identical copies"
+        )
+        print()
     runs: list[Round] = []
     with tempfile.TemporaryDirectory() as scratch:
         take_out(args.base, Path(scratch))
@@ -247,12 +276,19 @@ def _report(runs: list[Round], processes: int) -> None:
             h.median(ratios("new", "base", part, process))
             for process in range(processes)
         ]
+        above = sum(x > 1 for x in each)
         print(
             f"- new against base, {what}: "
             f"{h.median(ratios('new', 'base', part)):.3f}x at the median of "
             f"{len(runs)} rounds; each process's median: "
-            f"{', '.join(f'{x:.3f}' for x in each)}"
+            f"{', '.join(f'{x:.3f}' for x in each)} ({above} of {processes} "
+            "above 1)"
         )
+    print(
+        "- the rounds of a process are not independent of one another (its "
+        "copies' places in memory favour one all through it): read the "
+        "processes' medians, and compare with a run of no change"
+    )
 
 
 if __name__ == "__main__":

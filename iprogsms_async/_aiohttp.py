@@ -657,6 +657,7 @@ class AiohttpWire:
             deadlines.done(watch)
         # Outside the handlers: neither the cancellation nor aiohttp's error
         # (see _translated) is its context.
+        assert failure is not None  # noqa: S101 -- each way here sets it
         raise failure
 
     async def aclose(self) -> None:

@@ -40,14 +40,17 @@ from .support import TOKEN, exception_text
 aiohttp = pytest.importorskip("aiohttp")
 
 from iprogsms_async._aiohttp import (  # noqa: E402
+    _STALE_TRIES,
     AiohttpWire,
     FreshConnector,
     _Deadlines,
     _dumps,
     _LookingRequest,
+    _StaleConnectionError,
     _watched,
 )
-from iprogsms_async._redact import known_tokens  # noqa: E402
+from iprogsms_async._redact import Secret, known_tokens  # noqa: E402
+from iprogsms_async._response import RequestContext  # noqa: E402
 from iprogsms_async._shielding import SendTrace  # noqa: E402
 
 pytestmark = pytest.mark.anyio
@@ -526,6 +529,63 @@ async def test_an_attempt_leaves_only_an_emptied_watch_in_the_task_s_context():
                     ) as response:
                         assert response.status == 200
             assert watch.handout is None
+
+
+class FailingSession:
+    """A session whose every request fails with ``make()``; counts the tries."""
+
+    def __init__(self, make):
+        self.make = make
+        self.tries = 0
+
+    async def request(self, *_args, **_kwargs):
+        self.tries += 1
+        raise self.make()
+
+
+def a_wire_on(session):
+    wire = AiohttpWire(limits=httpx.Limits(), headers={})
+    wire.session = session
+    return wire
+
+
+async def an_exchange(wire):
+    url = "http://127.0.0.1:9/api/v1/sms_messages/status"
+    context = RequestContext("GET", url, sends_sms=False, secret=Secret(TOKEN))
+    return await wire.exchange(
+        "GET", url, {"api_token": TOKEN}, None, httpx.Timeout(5.0), 20.0, context
+    )
+
+
+async def test_connections_found_stale_each_time_end_the_attempt_not_sent():
+    # Each connection found closed by its server just before the request
+    # was written is dropped and another taken, up to _STALE_TRIES; then
+    # the attempt fails as never sent, with no exception of aiohttp's
+    # behind it.
+    def stale():
+        failure = aiohttp.ClientConnectionError("request not written")
+        failure.__cause__ = _StaleConnectionError()
+        return failure
+
+    session = FailingSession(stale)
+    with pytest.raises(httpx.ConnectError) as caught:
+        await an_exchange(a_wire_on(session))
+    assert session.tries == _STALE_TRIES
+    assert caught.value.__context__ is None
+    assert caught.value.__cause__ is None
+
+
+async def test_aiohttp_s_error_is_translated_outside_its_handler():
+    # aiohttp's exception names the request's URL, a GET's with the token
+    # in it: the translation must not keep it as its context.
+    session = FailingSession(
+        lambda: aiohttp.ServerDisconnectedError(f"lost at ?api_token={TOKEN}")
+    )
+    with pytest.raises(httpx.TransportError) as caught:
+        await an_exchange(a_wire_on(session))
+    assert session.tries == 1  # a failure after the hand-out is not retried here
+    assert caught.value.__context__ is None
+    assert TOKEN not in exception_text(caught.value)
 
 
 _JSON_VALUES = st.recursive(
