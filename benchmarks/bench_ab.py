@@ -52,7 +52,6 @@ from typing import TYPE_CHECKING, Any
 
 import _harness as h
 import bench_fair
-import httpx
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -110,21 +109,9 @@ def broadcast(package: ModuleType, backend: str) -> Run:
     """`bench_fair.broadcast`, with ``package``'s client."""
 
     async def run(url: str, n: int, concurrency: int, meter: h.Meter) -> int:
-        limits = httpx.Limits(
-            max_connections=concurrency, max_keepalive_connections=concurrency
+        return await bench_fair.broadcast(
+            url, n, concurrency, meter, backend, package.IProgSMS
         )
-        async with package.IProgSMS(
-            h.TOKEN, base_url=url, http_backend=backend, limits=limits
-        ) as client:
-            with meter:
-                report = await client.broadcast(
-                    h.numbers(n),
-                    message=h.MESSAGE,
-                    concurrency=concurrency,
-                    poll_interval=0.001,
-                    poll_max_interval=0.01,
-                )
-        return int(report.counts["delivered"])
 
     return run
 

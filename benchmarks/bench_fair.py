@@ -111,18 +111,24 @@ async def aiohttp_loop(url: str, n: int, concurrency: int, meter: h.Meter) -> in
 
 
 async def broadcast(
-    url: str, n: int, concurrency: int, meter: h.Meter, backend: str
+    url: str,
+    n: int,
+    concurrency: int,
+    meter: h.Meter,
+    backend: str,
+    client_class: type[IProgSMS] = IProgSMS,
 ) -> int:
     """``client.broadcast`` on one backend, its pool sized to the concurrency.
 
     As the hand-written loops' pools are, and as the README says to size
     one for a broadcast (its workers are as many as its pool's connections
-    at most). Polls come due at once.
+    at most). Polls come due a millisecond after each send.
+    ``client_class`` is another copy's client (`bench_ab.py`).
     """
     limits = httpx.Limits(
         max_connections=concurrency, max_keepalive_connections=concurrency
     )
-    async with IProgSMS(
+    async with client_class(
         h.TOKEN,
         base_url=url,
         http_backend=backend,
