@@ -611,9 +611,6 @@ class AiohttpWire:
         watch = deadlines.watch(deadline, timeout)
         _watched.set(watch)
         failure: httpx.TransportError | None = None
-        # One coroutine for the attempt, its tries and its reading: each level
-        # of coroutines between a task and its request is passed through
-        # twice whenever the request waits (see BroadcastRun._worker).
         try:
             with self._shield(shield=True) if shielded else _UNSHIELDED:
                 for _ in range(_STALE_TRIES):

@@ -319,10 +319,7 @@ class BroadcastRun:
         # One trace a worker, cleared before each send: a send's trace is read
         # only while that send is handled. The worker's own scope, never
         # cancelled itself, is what the request layer shields while a send is
-        # on the wire (one scope a worker, not one a send). The loop is here,
-        # not in a coroutine of its own: every level of coroutines between a
-        # task and its request is passed through twice whenever the request
-        # waits, which costs a broadcast of many connections a few percent.
+        # on the wire (one scope a worker, not one a send).
         journal = self._journal
         with anyio.CancelScope() as scope:
             trace = SendTrace(scope)
